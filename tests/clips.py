@@ -1,0 +1,143 @@
+"""Generate small test videos with real audio, entirely with PyAV.
+
+Every picture is a moving colour gradient with a square whose position
+encodes the frame index, so tests can tell frames apart and check order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+VIDEO_CODEC = {".webm": "libvpx-vp9", ".avi": "mpeg4"}
+AUDIO_CODEC = {".webm": "libopus", ".avi": "libmp3lame"}
+
+
+@dataclass
+class Clip:
+    path: Path
+    pts: list[int]  # video timestamps written, in time_base units
+    time_base: Fraction
+    width: int
+    height: int
+    audio_rates: list[int] = field(default_factory=list)
+
+
+def picture(index: int, width: int, height: int) -> np.ndarray:
+    """A smooth gradient that drifts with `index`, plus a marker square."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    rgb = np.stack(
+        [
+            127 + 100 * np.sin((x + 3 * index) / 23.0),
+            127 + 100 * np.cos((y - 2 * index) / 17.0),
+            127 + 100 * np.sin((x + y) / 31.0),
+        ],
+        axis=-1,
+    )
+    side = max(1, min(width, height) // 6)
+    left = (index * 5) % max(1, width - side)
+    rgb[: side, left : left + side] = (250, 250, 20)
+    return rgb.clip(0, 255).astype(np.uint8)
+
+
+def tone(seconds: float, rate: int, channels: int, hz: float = 440.0) -> np.ndarray:
+    """A planar float32 sine chord, (channels, samples)."""
+    t = np.arange(int(seconds * rate)) / rate
+    rows = [0.3 * np.sin(2 * np.pi * hz * (c + 1) * t) for c in range(channels)]
+    return np.asarray(rows, dtype=np.float32)
+
+
+def make_clip(
+    path: Path,
+    *,
+    width: int = 64,
+    height: int = 48,
+    frames: int = 12,
+    fps: int = 12,
+    vfr: bool = False,
+    rotation: int = 0,
+    audio: tuple[str, ...] | None = None,
+    audio_rate: int = 48000,
+    codec: str | None = None,
+) -> Clip:
+    """Write a clip; `audio` lists one codec per audio stream (None: the
+    container's usual one; () for no audio). VFR clips get uneven gaps."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    odd = width % 2 or height % 2  # libx264 refuses odd sizes; mpeg4 takes them
+    codec = codec or ("mpeg4" if odd else VIDEO_CODEC.get(suffix, "libx264"))
+    if audio is None:
+        audio = (AUDIO_CODEC.get(suffix, "aac"),)
+    time_base = Fraction(1, fps * 10 if vfr else fps)
+    if vfr:  # gaps of 1, 2 or 3 frame intervals in a fixed pattern
+        gaps = [10, 20, 10, 30, 10, 10, 20]
+        pts = [sum(gaps[i % len(gaps)] for i in range(k)) for k in range(frames)]
+    else:
+        pts = list(range(frames))
+    seconds = float((pts[-1] + (10 if vfr else 1)) * time_base)
+    with av.open(str(path), "w") as out:
+        video = out.add_stream(codec, rate=fps)
+        video.width, video.height = width, height
+        video.pix_fmt = "yuv420p"
+        video.time_base = time_base
+        video.codec_context.time_base = time_base
+        if rotation:
+            video.set_display_rotation(rotation)
+        tracks = []
+        for k, name in enumerate(audio):
+            stream = out.add_stream(name, rate=audio_rate, layout="stereo")
+            tracks.append((stream, tone(seconds, audio_rate, 2, hz=330.0 * (k + 1))))
+        for i, p in enumerate(pts):
+            frame = av.VideoFrame.from_ndarray(picture(i, width, height), format="rgb24")
+            frame.pts, frame.time_base = p, time_base
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        for stream, samples in tracks:
+            _encode_audio(out, stream, samples)
+    rates = [s.rate for s, _ in tracks]
+    return Clip(path, pts, time_base, width, height, rates)
+
+
+def _encode_audio(out: av.container.OutputContainer, stream: av.audio.stream.AudioStream, samples: np.ndarray) -> None:
+    fmt = stream.codec_context.codec.audio_formats[0].name
+    resampler = av.AudioResampler(format=fmt, layout="stereo", rate=stream.rate)
+    step = 1024
+    for start in range(0, samples.shape[1], step):
+        chunk = np.ascontiguousarray(samples[:, start : start + step])
+        frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
+        frame.rate = stream.rate
+        frame.pts = start
+        frame.time_base = Fraction(1, stream.rate)
+        for f in resampler.resample(frame):
+            out.mux(stream.encode(f))
+    for f in resampler.resample(None):
+        out.mux(stream.encode(f))
+    out.mux(stream.encode(None))
+
+
+def read_video(path: Path) -> tuple[list[int], Fraction, list[np.ndarray], int]:
+    """Decoded (pts, time_base, rgb frames, display rotation) of the first video stream."""
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        frames = list(c.decode(s))
+        return [f.pts for f in frames], s.time_base, [f.to_ndarray(format="rgb24") for f in frames], (
+            frames[0].rotation if frames else 0
+        )
+
+
+def audio_packets(path: Path) -> list[list[bytes]]:
+    """The raw bytes of every audio packet, per audio stream."""
+    with av.open(str(path)) as c:
+        streams = list(c.streams.audio)
+        if not streams:
+            return []
+        out: list[list[bytes]] = [[] for _ in streams]
+        index = {s.index: k for k, s in enumerate(streams)}
+        for packet in c.demux(streams):
+            if packet.dts is not None:
+                out[index[packet.stream_index]].append(bytes(packet))
+        return out

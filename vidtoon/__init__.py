@@ -1,0 +1,66 @@
+"""vidtoon: turn real video into cartoon video.
+
+    import vidtoon
+    vidtoon.cartoonize("in.mp4", "out.mp4", levels=6)        # a whole file
+    for cartoon in vidtoon.cartoonize_frames(rgb_frames):    # frame by frame
+        ...
+
+Nothing heavy is imported here: the video and diffusion stacks load on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .pipeline import Result
+
+__all__ = ["__version__", "cartoonize", "cartoonize_frames"]
+
+
+def cartoonize(input: str | Path, output: str | Path, **options: Any) -> Result:
+    """Cartoonize a video file into `output`, keeping its audio and timing.
+
+    Options mirror the CLI: backend="auto", levels, edges, smooth (classic
+    backend), codec, crf, preset (encoder), overwrite=False, batch_size=8,
+    progress (a vidtoon.progress.Progress; silent by default).
+    """
+    from .config import ClassicSettings, EncodeSettings, Settings
+    from .errors import SettingsError
+    from .pipeline import run
+    from .progress import NoProgress
+
+    progress = options.pop("progress", None) or NoProgress()
+    classic = {k: options.pop(k) for k in ("levels", "edges", "smooth") if k in options}
+    encode = {k: options.pop(k) for k in ("codec", "crf", "preset") if k in options}
+    try:
+        settings = Settings(
+            input=input,
+            output=output,
+            classic=ClassicSettings(**classic),
+            encode=EncodeSettings(**encode),
+            **options,
+        )
+    except TypeError as e:
+        raise SettingsError(f"cartoonize(): {e}") from None
+    return run(settings, progress)
+
+
+def cartoonize_frames(frames: Iterable[np.ndarray], batch_size: int = 8, **classic: Any) -> Iterator[np.ndarray]:
+    """Cartoonize RGB uint8 (H, W, 3) frames with the classic backend, lazily, in order."""
+    import numpy as np
+
+    from .backends.classic import ClassicBackend
+    from .config import ClassicSettings
+
+    from .pipeline import batched
+
+    backend = ClassicBackend(ClassicSettings(**classic))
+    for batch in batched(frames, batch_size):
+        yield from backend(np.stack(batch))

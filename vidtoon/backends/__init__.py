@@ -1,0 +1,53 @@
+"""Backends turn a batch of RGB frames into a batch of cartoon frames.
+
+Every backend has the same call shape, so the frame loop never branches on
+which one runs:
+
+    backend(batch: uint8 (N, H, W, 3)) -> uint8 (N, H, W, 3)
+    backend.reset()   # forget per-clip state before a new clip
+
+Modules are imported only when their backend is chosen (pix2pix pulls torch).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from ..config import Settings
+from ..errors import BackendUnavailable
+
+
+class Backend(Protocol):
+    name: str
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray: ...
+
+    def reset(self) -> None: ...
+
+
+def choose(requested: str) -> tuple[str, str]:
+    """Resolve `auto` to a backend name, with a one-line reason."""
+    if requested != "auto":
+        return requested, "asked for"
+    from . import pix2pix
+
+    ready, why = pix2pix.availability()
+    if ready:
+        return "pix2pix", why
+    return "classic", f"{why}; the classic backend needs neither"
+
+
+def load(settings: Settings) -> tuple[Backend, str]:
+    """Build the backend that `settings` asks for; return it and why it was picked."""
+    name, why = choose(settings.backend)
+    if name == "classic":
+        from .classic import ClassicBackend
+
+        return ClassicBackend(settings.classic), why
+    if name == "pix2pix":
+        from . import pix2pix
+
+        return pix2pix.load(settings), why
+    raise BackendUnavailable(f"unknown backend {name!r}")

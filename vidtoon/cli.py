@@ -1,0 +1,162 @@
+"""The `vidtoon` command. The only module that prints or exits.
+
+    vidtoon cartoonize in.mp4 -o out.mp4 [--backend auto|classic|pix2pix] ...
+    vidtoon info in.mp4
+
+Every error vidtoon raises on purpose becomes one line on stderr and an exit
+code (see ExitStatus); --traceback shows the real traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from enum import IntEnum
+from pathlib import Path
+
+from . import __version__
+from .config import BACKENDS, ClassicSettings, EncodeSettings, Settings
+from .errors import BackendUnavailable, InputError, OutputError, SettingsError, VidtoonError
+
+
+class ExitStatus(IntEnum):
+    SUCCESS = 0
+    ERROR = 1  # a bug or an unexpected failure; rerun with --traceback
+    BAD_INPUT = 2  # bad usage, bad option value, unreadable or unusable input
+    WRITE_FAILED = 3  # the output could not be written (disk full, permissions)
+    BACKEND_UNAVAILABLE = 4  # the backend asked for cannot run here
+    INTERRUPTED = 130  # Ctrl-C
+    TERMINATED = 143  # SIGTERM
+
+
+EXIT_FOR = {
+    InputError: ExitStatus.BAD_INPUT,
+    SettingsError: ExitStatus.BAD_INPUT,
+    OutputError: ExitStatus.WRITE_FAILED,
+    BackendUnavailable: ExitStatus.BACKEND_UNAVAILABLE,
+}
+
+_CODEC_HELP = "video encoder: libx264 (default), libx265, libsvtav1, libvpx-vp9 (default for .webm), mpeg4"
+_SIZE_NOTE = (
+    "Odd widths/heights are padded by one edge-copied row/column for the 4:2:0 encoders "
+    "(all but mpeg4), so no picture is lost."
+)
+
+
+def _common_options(top_level: bool) -> argparse.ArgumentParser:
+    """--quiet/--traceback, accepted before or after the subcommand. Subcommands
+    suppress the default so that they do not reset a value given before them."""
+    common = argparse.ArgumentParser(add_help=False)
+    default = False if top_level else argparse.SUPPRESS
+    common.add_argument("-q", "--quiet", action="store_true", default=default, help="no progress bar or notes; errors only")
+    common.add_argument("--traceback", action="store_true", default=default, help="show the full traceback on errors")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options(top_level=False)
+    parser = argparse.ArgumentParser(
+        prog="vidtoon", description="Turn real video into cartoon video.", parents=[_common_options(top_level=True)]
+    )
+    parser.add_argument("--version", action="version", version=f"vidtoon {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    cartoon = commands.add_parser(
+        "cartoonize",
+        parents=[common],
+        help="cartoonize a video file, keeping its audio and timing",
+        description="Cartoonize INPUT into OUTPUT. The output container follows OUTPUT's suffix "
+        "(.mp4 .m4v .mov .mkv .webm .avi); the original audio is copied unchanged when the "
+        "container takes it, else re-encoded. " + _SIZE_NOTE,
+    )
+    cartoon.add_argument("input", type=Path, metavar="INPUT", help="video file (mp4, mov, mkv, webm, avi, ...)")
+    cartoon.add_argument("-o", "--output", type=Path, required=True, help="where to write the cartoon video")
+    cartoon.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    cartoon.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="auto (default): pix2pix when a GPU and its weights are at hand, else classic",
+    )
+    classic = cartoon.add_argument_group("classic backend")
+    defaults = ClassicSettings()
+    classic.add_argument("--levels", type=int, default=defaults.levels, help=f"shading bands, 2-32 (default {defaults.levels})")
+    classic.add_argument("--edges", type=float, default=defaults.edges, help=f"outline strength, 0-3; 0 = none (default {defaults.edges})")
+    classic.add_argument("--smooth", type=int, default=defaults.smooth, help=f"smoothing passes, 0-6 (default {defaults.smooth})")
+    encode = cartoon.add_argument_group("encoding")
+    encode.add_argument("--codec", help=_CODEC_HELP)
+    encode.add_argument("--crf", type=int, help="constant quality, lower is better (default per codec: x264 20, x265 24, av1 35, vp9 33)")
+    encode.add_argument("--preset", help="encoder speed preset (x264/x265: ultrafast..veryslow, default veryfast/fast; av1: 0-13; vp9 cpu-used: 0-8)")
+    cartoon.add_argument("--batch-size", type=int, default=8, help="frames per backend call (default 8)")
+
+    info = commands.add_parser("info", parents=[common], help="show what vidtoon sees in a video file")
+    info.add_argument("input", type=Path, metavar="INPUT")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    from rich.console import Console
+
+    console = Console(stderr=True, highlight=False)
+    try:
+        if args.command == "cartoonize":
+            return _cartoonize(args, console)
+        return _info(args)
+    except KeyboardInterrupt:
+        if args.traceback:
+            raise
+        console.print("[yellow]interrupted[/]; no output was left behind")
+        return ExitStatus.INTERRUPTED
+    except VidtoonError as e:
+        if args.traceback:
+            raise
+        console.print(f"[bold red]error:[/] {e}")
+        return next(code for kind, code in EXIT_FOR.items() if isinstance(e, kind))
+    except Exception as e:  # noqa: BLE001 - the last line of defence
+        if args.traceback:
+            raise
+        console.print(f"[bold red]unexpected error:[/] {type(e).__name__}: {e} (rerun with --traceback)")
+        return ExitStatus.ERROR
+
+
+def _cartoonize(args: argparse.Namespace, console) -> int:
+    from .pipeline import run
+    from .progress import BarProgress, NoProgress
+
+    settings = Settings(
+        input=args.input,
+        output=args.output,
+        backend=args.backend,
+        classic=ClassicSettings(levels=args.levels, edges=args.edges, smooth=args.smooth),
+        encode=EncodeSettings(codec=args.codec, crf=args.crf, preset=args.preset),
+        overwrite=args.overwrite,
+        batch_size=args.batch_size,
+    )
+    progress = NoProgress() if args.quiet else BarProgress(console)
+    result = run(settings, progress)
+    if not args.quiet:
+        console.print(
+            f"wrote {result.output}: {result.frames} frames in {result.seconds:.1f} s "
+            f"({result.fps:.1f} fps, {result.backend} backend)"
+        )
+    return ExitStatus.SUCCESS
+
+
+def _info(args: argparse.Namespace) -> int:
+    from .reader import open_video
+
+    with open_video(args.input) as video:
+        info = video.info
+    print(f"{info.path}: {info}")
+    if info.duration is not None:
+        print(f"  duration {info.duration:.3f} s, time base {info.time_base}, rotation {info.rotation}")
+    return ExitStatus.SUCCESS
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    # SystemExit unwinds like Ctrl-C does, so the writer deletes its temporary file.
+    sys.exit(ExitStatus.TERMINATED)

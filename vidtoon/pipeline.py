@@ -1,0 +1,95 @@
+"""The frame loop: decode -> batch -> backend -> encode, with the audio carried along.
+
+    from vidtoon.config import Settings
+    from vidtoon.pipeline import run
+    result = run(Settings(input="in.mp4", output="out.mp4"))
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+
+from . import backends
+from .config import Settings
+from .errors import SettingsError
+from .formats import resolve
+from .progress import NoProgress, Progress
+from .reader import open_video
+from .writer import VideoWriter
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Result:
+    output: Path
+    frames: int
+    seconds: float
+    backend: str
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def run(settings: Settings, progress: Progress = NoProgress()) -> Result:
+    """Cartoonize settings.input into settings.output."""
+    # 1. Check the paths and the encoder choice before any work.
+    check_paths(settings)
+    resolve(settings.output, settings.encode)
+    started = time.perf_counter()
+    with open_video(settings.input) as video:
+        # 2. Pick and build the backend.
+        backend, why = backends.load(settings)
+        progress.note(f"backend: {backend.name} ({why})")
+        backend.reset()
+        # 3. Open the output (a temporary file until it is complete).
+        with VideoWriter(settings.output, video.info, settings.encode) as writer:
+            for note in writer.notes:
+                progress.note(note)
+            if writer.size != (video.info.width, video.info.height):
+                progress.note(f"odd size {video.info.width}x{video.info.height}: padded to {writer.size[0]}x{writer.size[1]}")
+            # 4. The loop: batches of frames through the backend into the encoder.
+            progress.start(settings.input.name, video.info.frame_count)
+            try:
+                for batch in batched(video.frames(), settings.batch_size):
+                    cartoons = backend(np.stack([f.rgb for f in batch]))
+                    for frame, rgb in zip(batch, cartoons, strict=True):
+                        writer.write(frame.with_rgb(rgb))
+                    progress.advance(len(batch))
+            finally:
+                progress.stop()
+            frames = writer.frames_written
+    return Result(settings.output, frames, time.perf_counter() - started, backend.name)
+
+
+def check_paths(settings: Settings) -> None:
+    """Refuse to overwrite the input, or an existing output unless asked to."""
+    source, target = settings.input, settings.output
+    if target.exists() or target.is_symlink():
+        if target.is_dir():
+            raise SettingsError(f"{target}: is a directory; give an output file name")
+        if source.exists() and target.exists() and target.samefile(source):
+            raise SettingsError(f"{target}: is the input file; choose another output name")
+        if not settings.overwrite:
+            raise SettingsError(f"{target}: already exists; add --overwrite (-y) to replace it")
+    if not target.parent.is_dir():
+        raise SettingsError(f"{target.parent}: no such directory for the output")
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Group an iterable into lists of `size` (the last may be shorter), lazily."""
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

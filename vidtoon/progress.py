@@ -1,0 +1,92 @@
+"""Progress reporting: a rich bar on stderr, and a do-nothing twin.
+
+Library code only calls the Progress protocol; the CLI decides which one.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress as RichProgress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+
+class Progress(Protocol):
+    def note(self, message: str) -> None: ...
+
+    def start(self, description: str, total: int | None) -> None: ...
+
+    def advance(self, frames: int) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class NoProgress:
+    """Says nothing: for --quiet and for the Python API."""
+
+    def note(self, message: str) -> None:
+        pass
+
+    def start(self, description: str, total: int | None) -> None:
+        pass
+
+    def advance(self, frames: int) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+class _FpsColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:5.1f} fps" if speed else "  -.- fps", style="progress.data.speed")
+
+
+class BarProgress:
+    """A rich progress bar (frames done/total, fps, ETA) on stderr."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+        self._bar: RichProgress | None = None
+        self._task = None
+
+    def note(self, message: str) -> None:
+        self.console.print(message, highlight=False)
+
+    def start(self, description: str, total: int | None) -> None:
+        self._bar = RichProgress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            _FpsColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
+        )
+        self._bar.start()
+        self._task = self._bar.add_task(description, total=total)
+
+    def advance(self, frames: int) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task, frames)
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            task = self._bar.tasks[0]
+            # The container's frame count is an estimate; end the bar at the truth.
+            self._bar.update(self._task, total=task.completed)
+            self._bar.stop()
+            self._bar = None
