@@ -15,6 +15,9 @@ import sys
 from enum import IntEnum
 from pathlib import Path
 
+from rich.console import Console
+from rich.markup import escape
+
 from . import __version__
 from .config import BACKENDS, ClassicSettings, EncodeSettings, Settings
 from .errors import BackendUnavailable, InputError, OutputError, SettingsError, VidtoonError
@@ -99,9 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    from rich.console import Console
-
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)  # one line per message, never wrapped
     try:
         if args.command == "cartoonize":
             return _cartoonize(args, console)
@@ -114,16 +115,16 @@ def main(argv: list[str] | None = None) -> int:
     except VidtoonError as e:
         if args.traceback:
             raise
-        console.print(f"[bold red]error:[/] {e}")
+        console.print(f"[bold red]error:[/] {escape(str(e))}")
         return next(code for kind, code in EXIT_FOR.items() if isinstance(e, kind))
     except Exception as e:  # noqa: BLE001 - the last line of defence
         if args.traceback:
             raise
-        console.print(f"[bold red]unexpected error:[/] {type(e).__name__}: {e} (rerun with --traceback)")
+        console.print(f"[bold red]unexpected error:[/] {type(e).__name__}: {escape(str(e))} (rerun with --traceback)")
         return ExitStatus.ERROR
 
 
-def _cartoonize(args: argparse.Namespace, console) -> int:
+def _cartoonize(args: argparse.Namespace, console: Console) -> int:
     from .pipeline import run
     from .progress import BarProgress, NoProgress
 
@@ -140,7 +141,7 @@ def _cartoonize(args: argparse.Namespace, console) -> int:
     result = run(settings, progress)
     if not args.quiet:
         console.print(
-            f"wrote {result.output}: {result.frames} frames in {result.seconds:.1f} s "
+            f"wrote {escape(str(result.output))}: {result.frames} frames in {result.seconds:.1f} s "
             f"({result.fps:.1f} fps, {result.backend} backend)"
         )
     return ExitStatus.SUCCESS

@@ -57,12 +57,12 @@ class BarProgress:
     """A rich progress bar (frames done/total, fps, ETA) on stderr."""
 
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(stderr=True)
+        self.console = console or Console(stderr=True, soft_wrap=True)
         self._bar: RichProgress | None = None
         self._task = None
 
     def note(self, message: str) -> None:
-        self.console.print(message, highlight=False)
+        self.console.print(message, markup=False, highlight=False)
 
     def start(self, description: str, total: int | None) -> None:
         self._bar = RichProgress(

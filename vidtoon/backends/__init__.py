@@ -30,13 +30,13 @@ class Backend(Protocol):
 def choose(requested: str) -> tuple[str, str]:
     """Resolve `auto` to a backend name, with a one-line reason."""
     if requested != "auto":
-        return requested, "asked for"
+        return requested, "as asked"
     from . import pix2pix
 
     ready, why = pix2pix.availability()
     if ready:
         return "pix2pix", why
-    return "classic", f"{why}; the classic backend needs neither"
+    return "classic", f"auto: pix2pix cannot run here, {why}"
 
 
 def load(settings: Settings) -> tuple[Backend, str]:

@@ -23,7 +23,7 @@ def availability() -> tuple[bool, str]:
         return False, "no CUDA GPU found"
     if not _cached(MODEL_ID):
         return False, f"the {MODEL_ID} weights are not in the Hugging Face cache"
-    return False, "the diffusion backend is not in this release yet"
+    return False, "it is not in this release yet"
 
 
 def load(settings: object) -> None:

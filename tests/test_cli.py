@@ -1,0 +1,160 @@
+"""The command line end to end: real clips in, real files out, exit codes, no leftovers."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import av
+import pytest
+from clips import audio_packets, read_video
+
+from vidtoon import __version__
+from vidtoon.cli import ExitStatus, main
+
+VIDTOON = [sys.executable, "-m", "vidtoon"]
+
+
+def run_cli(*args, **kwargs):
+    return subprocess.run([*VIDTOON, *map(str, args)], capture_output=True, text=True, timeout=120, **kwargs)
+
+
+def test_cartoonize_keeps_count_timestamps_and_audio(clip, tmp_path):
+    c = clip(frames=20)
+    out = tmp_path / "out.mp4"
+    before = c.path.read_bytes()
+    proc = run_cli("cartoonize", c.path, "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "backend: classic" in proc.stderr and "wrote" in proc.stderr
+    in_pts, in_tb, in_frames, _ = read_video(c.path)
+    out_pts, out_tb, out_frames, _ = read_video(out)
+    assert len(out_frames) == len(in_frames) == 20
+    assert [float(p * out_tb) for p in out_pts] == pytest.approx([float(p * in_tb) for p in in_pts], abs=1e-3)
+    assert audio_packets(out) == audio_packets(c.path)
+    assert c.path.read_bytes() == before  # the input is never written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "out.mp4"]
+
+
+def test_python_api_mirrors_the_cli(clip, tmp_path):
+    import vidtoon
+
+    c = clip(frames=6)
+    result = vidtoon.cartoonize(c.path, tmp_path / "api.mkv", levels=4, edges=0.5, crf=30)
+    assert result.frames == 6 and result.backend == "classic"
+    assert len(read_video(tmp_path / "api.mkv")[2]) == 6
+    frames = [f for f in read_video(c.path)[2]]
+    cartoons = list(vidtoon.cartoonize_frames(iter(frames), batch_size=4, levels=4))
+    assert len(cartoons) == 6 and cartoons[0].shape == frames[0].shape
+
+
+def test_python_api_rejects_unknown_options(clip, tmp_path):
+    import vidtoon
+    from vidtoon.errors import SettingsError
+
+    with pytest.raises(SettingsError, match="colour"):
+        vidtoon.cartoonize(clip().path, tmp_path / "o.mp4", colour="red")
+
+
+def test_version_and_help():
+    assert run_cli("--version").stdout.strip() == f"vidtoon {__version__}"
+    for command in ([], ["cartoonize"], ["info"]):
+        proc = run_cli(*command, "--help")
+        assert proc.returncode == 0 and "usage: vidtoon" in proc.stdout
+
+
+def test_info(clip):
+    proc = run_cli("info", clip(frames=5).path)
+    assert proc.returncode == 0 and "64x48 h264" in proc.stdout and "5 frames" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("make_args", "code", "message"),
+    [
+        (lambda c, t: [t / "missing.mp4", "-o", t / "o.mp4"], ExitStatus.BAD_INPUT, "no such file"),
+        (lambda c, t: [c, "-o", c], ExitStatus.BAD_INPUT, "is the input file"),
+        (lambda c, t: [c, "-o", c, "-y"], ExitStatus.BAD_INPUT, "is the input file"),
+        (lambda c, t: [c, "-o", t / "o.txt"], ExitStatus.BAD_INPUT, "unknown output type"),
+        (lambda c, t: [c, "-o", t / "o.webm", "--codec", "libx264"], ExitStatus.BAD_INPUT, "cannot be written into .webm"),
+        (lambda c, t: [c, "-o", t / "o.mp4", "--levels", "1"], ExitStatus.BAD_INPUT, "--levels must be between"),
+        (lambda c, t: [c, "-o", t / "nodir" / "o.mp4"], ExitStatus.BAD_INPUT, "no such directory"),
+        (lambda c, t: [c, "-o", t / "o.mp4", "--backend", "pix2pix"], ExitStatus.BACKEND_UNAVAILABLE, "pix2pix"),
+    ],
+)
+def test_errors_are_one_line_with_distinct_codes(clip, tmp_path, make_args, code, message):
+    c = clip(frames=4).path
+    before = set(tmp_path.iterdir())
+    proc = run_cli("cartoonize", *make_args(c, tmp_path))
+    assert proc.returncode == code, proc.stderr
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len([line for line in proc.stderr.splitlines() if line.startswith("error:")]) == 1
+    assert set(tmp_path.iterdir()) == before  # nothing left behind
+
+
+def test_bad_input_file(tmp_path):
+    bad = tmp_path / "random.mp4"
+    bad.write_bytes(os.urandom(4096))
+    proc = run_cli("cartoonize", bad, "-o", tmp_path / "o.mp4")
+    assert proc.returncode == ExitStatus.BAD_INPUT
+    assert proc.stderr.strip().startswith("error:") and "random.mp4" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_existing_output_needs_overwrite(clip, tmp_path):
+    c = clip(frames=4)
+    out = tmp_path / "o.mp4"
+    out.write_bytes(b"keep me")
+    proc = run_cli("cartoonize", c.path, "-o", out)
+    assert proc.returncode == ExitStatus.BAD_INPUT and "--overwrite" in proc.stderr
+    assert out.read_bytes() == b"keep me"
+    assert run_cli("cartoonize", c.path, "-o", out, "--overwrite", "-q").returncode == 0
+    assert len(read_video(out)[2]) == 4
+
+
+def test_quiet_prints_nothing(clip, tmp_path):
+    proc = run_cli("cartoonize", clip(frames=4).path, "-o", tmp_path / "o.mp4", "--quiet")
+    assert proc.returncode == 0 and proc.stderr == "" and proc.stdout == ""
+
+
+def test_traceback_flag_shows_the_real_error(tmp_path):
+    proc = run_cli("--traceback", "cartoonize", tmp_path / "missing.mp4", "-o", tmp_path / "o.mp4")
+    assert proc.returncode == ExitStatus.ERROR and "Traceback" in proc.stderr and "InputError" in proc.stderr
+
+
+def test_unexpected_errors_exit_1(monkeypatch, clip, tmp_path, capsys):
+    import vidtoon.pipeline
+
+    def boom(*args, **kwargs):
+        raise ZeroDivisionError("bug")
+
+    monkeypatch.setattr(vidtoon.pipeline, "run", boom)
+    code = main(["cartoonize", str(clip().path), "-o", str(tmp_path / "o.mp4")])
+    assert code == ExitStatus.ERROR and "rerun with --traceback" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, ExitStatus.INTERRUPTED), (signal.SIGTERM, ExitStatus.TERMINATED)])
+def test_interrupt_leaves_no_partial_output(clip, tmp_path, sig, code):
+    c = clip(width=640, height=360, frames=600, fps=30)  # long enough to be mid-encode
+    out = tmp_path / "o.mp4"
+    proc = subprocess.Popen([*VIDTOON, "cartoonize", str(c.path), "-o", str(out), "-q"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not any(p.name.endswith(".part") for p in tmp_path.iterdir()):
+        assert time.monotonic() < deadline and proc.poll() is None, "never started writing"
+        time.sleep(0.02)
+    time.sleep(0.3)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == code, err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def test_container_follows_suffix(clip, tmp_path):
+    c = clip(frames=4)
+    for suffix, fmt in [(".mkv", "matroska"), (".webm", "webm"), (".mov", "mov"), (".avi", "avi")]:
+        out = tmp_path / ("o" + suffix)
+        assert run_cli("cartoonize", c.path, "-o", out, "-q").returncode == 0
+        with av.open(str(out)) as container:
+            assert fmt in container.format.name
+            assert container.streams.audio  # re-encoded where needed, never dropped
