@@ -18,7 +18,6 @@ import numpy as np
 from . import backends
 from .config import Settings
 from .errors import SettingsError
-from .formats import resolve
 from .progress import NoProgress, Progress
 from .reader import open_video
 from .writer import VideoWriter
@@ -40,21 +39,21 @@ class Result:
 
 def run(settings: Settings, progress: Progress = NoProgress()) -> Result:
     """Cartoonize settings.input into settings.output."""
-    # 1. Check the paths and the encoder choice before any work.
+    # 1. Check the paths before any work.
     check_paths(settings)
-    resolve(settings.output, settings.encode)
     started = time.perf_counter()
     with open_video(settings.input) as video:
-        # 2. Pick and build the backend.
-        backend, why = backends.load(settings)
-        progress.note(f"backend: {backend.name} ({why})")
-        backend.reset()
-        # 3. Open the output (a temporary file until it is complete).
+        # 2. Open the output (a temporary file until complete); this also checks the encoder choice.
         with VideoWriter(settings.output, video.info, settings.encode) as writer:
+            # 3. Pick and build the backend.
+            backend, why = backends.load(settings)
+            progress.note(f"backend: {backend.name} ({why})")
+            backend.reset()
             for note in writer.notes:
                 progress.note(note)
             if writer.size != (video.info.width, video.info.height):
-                progress.note(f"odd size {video.info.width}x{video.info.height}: padded to {writer.size[0]}x{writer.size[1]}")
+                width, height = writer.size
+                progress.note(f"odd size {video.info.width}x{video.info.height}: padded to {width}x{height}")
             # 4. The loop: batches of frames through the backend into the encoder.
             progress.start(settings.input.name, video.info.frame_count)
             try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -39,16 +40,10 @@ class VideoWriter:
             self.temp_path.touch(exist_ok=False)  # fail early, and claim the name
         except OSError as e:
             raise OutputError(f"{self.path}: cannot be written ({describe(e)})") from None
-        try:
+        with self._discard_on_error("cannot be written"):
             self._output = av.open(str(self.temp_path), "w", format=self.format.container, options=options)
             self._video = self._add_video_stream()
             self._audio = AudioTracks(source.path, self._output)
-        except av.FFmpegError as e:
-            self._discard()
-            raise OutputError(f"{self.path}: cannot be written ({describe(e)})") from None
-        except BaseException:
-            self._discard()
-            raise
 
     @property
     def notes(self) -> list[str]:
@@ -129,22 +124,28 @@ class VideoWriter:
         if self.frames_written == 0:
             self._discard()
             raise OutputError(f"{self.path}: no frames were written, so no file was made")
-        try:
+        with self._discard_on_error("writing failed"):
             self._mux(self._video.encode(None))
             self._audio.mux_until(None)
             self._output.close()
-        except av.FFmpegError as e:
-            self._discard()
-            raise OutputError(f"{self.path}: writing failed ({describe(e)})") from None
-        except BaseException:
-            self._discard()
-            raise
-        self._audio.close()
-        os.replace(self.temp_path, self.path)
+            self._audio.close()
+            os.replace(self.temp_path, self.path)
 
     def abort(self) -> None:
         """Stop and delete everything written so far."""
         self._discard()
+
+    @contextlib.contextmanager
+    def _discard_on_error(self, what: str) -> Iterator[None]:
+        """Delete the temporary file if the block fails; FFmpeg and OS errors become OutputError."""
+        try:
+            yield
+        except (av.FFmpegError, OSError) as e:
+            self._discard()
+            raise OutputError(f"{self.path}: {what} ({describe(e)})") from None
+        except BaseException:
+            self._discard()
+            raise
 
     def _discard(self) -> None:
         for part in (getattr(self, "_output", None), getattr(self, "_audio", None)):
