@@ -211,3 +211,34 @@ def test_reader_rejects_missing_and_directories(tmp_path):
         open_video(tmp_path / "nope.mp4")
     with pytest.raises(InputError, match="is a directory"):
         open_video(tmp_path)
+
+
+@pytest.mark.parametrize(("space", "color_range"), [(1, 1), (1, 2), (5, 1)])  # bt709/bt470bg, limited/full
+def test_colour_matrix_and_range_round_trip(tmp_path, space, color_range):
+    """A flat-colour clip tagged BT.709 (or BT.601) keeps its tags and its colours."""
+    import av
+
+    colours = np.array([[200, 30, 40], [20, 180, 60], [30, 60, 220], [128, 128, 128]], np.uint8)
+    source = tmp_path / "tagged.mp4"
+    with av.open(str(source), "w") as out:
+        stream = out.add_stream("libx264", rate=4, options={"crf": "0"})
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        ctx = stream.codec_context
+        ctx.colorspace, ctx.color_range, ctx.color_primaries, ctx.color_trc = space, color_range, space, space
+        for i, colour in enumerate(colours):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), colour, np.uint8), format="rgb24")
+            frame = frame.reformat(format="yuv420p", dst_colorspace=space, dst_color_range=color_range)
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    with open_video(source) as video:
+        decoded = [f.rgb[32, 32] for f in video.frames()]
+    assert np.abs(np.array(decoded, int) - colours).max() <= 3  # the right matrix was used
+    target = tmp_path / "out.mp4"
+    roundtrip(source, target, EncodeSettings(crf=0))
+    with av.open(str(target)) as container:
+        ctx = container.streams.video[0].codec_context
+        assert (int(ctx.colorspace), int(ctx.color_range)) == (space, color_range)
+    with open_video(target) as video:
+        again = [f.rgb[32, 32] for f in video.frames()]
+    assert np.abs(np.array(again, int) - colours).max() <= 6  # swscale rounds chroma by 1-2 per pass

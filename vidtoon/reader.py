@@ -118,7 +118,6 @@ class VideoReader:
             raise RuntimeError("frames() can be iterated only once per reader")
         first, self._first = self._first, None
         turns = _QUARTER_TURNS[self.info.rotation]
-        color = self.info.color
         # A frame without a timestamp gets one a frame interval after the last.
         step = _frame_interval(self.info.fps, self.info.time_base)
         last_pts: int | None = None
@@ -128,10 +127,9 @@ class VideoReader:
                 pts = frame.pts
                 if pts is None:
                     pts = 0 if last_pts is None else last_pts + step
+                # The frame's own matrix and range: swscale assumes limited BT.601 otherwise.
                 rgb = frame.to_ndarray(
-                    format="rgb24",
-                    src_colorspace=color.space if color.space != 2 else None,
-                    src_color_range=color.range or None,
+                    format="rgb24", src_colorspace=frame.colorspace, src_color_range=frame.color_range
                 )
                 if turns:
                     rgb = np.ascontiguousarray(np.rot90(rgb, turns))
