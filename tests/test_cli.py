@@ -12,6 +12,7 @@ from clips import audio_packets, read_video
 
 from vidtoon import __version__
 from vidtoon.cli import ExitStatus, main
+from vidtoon.reader import open_video
 
 VIDTOON = [sys.executable, "-m", "vidtoon"]
 
@@ -158,3 +159,19 @@ def test_container_follows_suffix(clip, tmp_path):
         with av.open(str(out)) as container:
             assert fmt in container.format.name
             assert container.streams.audio  # re-encoded where needed, never dropped
+
+
+def test_compare_writes_original_and_cartoon_side_by_side(clip, tmp_path):
+    c = clip(width=64, height=48, frames=5)
+    out = tmp_path / "compare.mp4"
+    assert run_cli("cartoonize", c.path, "-o", out, "--compare", "-q", "--crf", "0").returncode == 0
+    _, _, frames, _ = read_video(out)
+    assert len(frames) == 5 and frames[0].shape == (48, 128, 3)
+    from vidtoon.backends.classic import cartoonize_image
+
+    with open_video(c.path) as video:
+        source = [f.rgb for f in video.frames()][2]
+    left, right = frames[2][:, :64].astype(int), frames[2][:, 64:].astype(int)
+    assert abs(left - source).mean() < 2  # the original, untouched
+    assert abs(right - cartoonize_image(source)).mean() < 2  # the cartoon of that same frame
+    assert abs(right - source).mean() > 5

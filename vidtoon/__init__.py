@@ -29,6 +29,7 @@ def cartoonize(input: str | Path, output: str | Path, **options: Any) -> Result:
 
     Options mirror the CLI: backend="auto", levels, edges, smooth (classic
     backend), codec, crf, preset (encoder), overwrite=False, batch_size=8,
+    compare=False (original | cartoon side by side),
     progress (a vidtoon.progress.Progress; silent by default).
     """
     from .config import ClassicSettings, EncodeSettings, Settings

@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     encode.add_argument("--codec", help=_CODEC_HELP)
     encode.add_argument("--crf", type=int, help="constant quality, lower is better (default per codec: x264 20, x265 24, av1 35, vp9 33)")
     encode.add_argument("--preset", help="encoder speed preset (x264/x265: ultrafast..veryslow, default veryfast/fast; av1: 0-13; vp9 cpu-used: 0-8)")
+    cartoon.add_argument("--compare", action="store_true", help="write the original and the cartoon side by side")
     cartoon.add_argument("--batch-size", type=int, default=8, help="frames per backend call (default 8)")
 
     info = commands.add_parser("info", parents=[common], help="show what vidtoon sees in a video file")
@@ -136,6 +137,7 @@ def _cartoonize(args: argparse.Namespace, console: Console) -> int:
         encode=EncodeSettings(codec=args.codec, crf=args.crf, preset=args.preset),
         overwrite=args.overwrite,
         batch_size=args.batch_size,
+        compare=args.compare,
     )
     progress = NoProgress() if args.quiet else BarProgress(console)
     result = run(settings, progress)

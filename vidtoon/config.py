@@ -48,6 +48,7 @@ class Settings:
     encode: EncodeSettings = field(default_factory=EncodeSettings)
     overwrite: bool = False  # replace an existing output file
     batch_size: int = 8  # frames handed to the backend at once
+    compare: bool = False  # write original | cartoon side by side, twice as wide
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input", Path(self.input))

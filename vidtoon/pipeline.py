@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -44,22 +44,25 @@ def run(settings: Settings, progress: Progress = NoProgress()) -> Result:
     started = time.perf_counter()
     with open_video(settings.input) as video:
         # 2. Open the output (a temporary file until complete); this also checks the encoder choice.
-        with VideoWriter(settings.output, video.info, settings.encode) as writer:
+        shape = replace(video.info, width=2 * video.info.width) if settings.compare else video.info
+        with VideoWriter(settings.output, shape, settings.encode) as writer:
             # 3. Pick and build the backend.
             backend, why = backends.load(settings)
             progress.note(f"backend: {backend.name} ({why})")
             backend.reset()
             for note in writer.notes:
                 progress.note(note)
-            if writer.size != (video.info.width, video.info.height):
+            if writer.size != (shape.width, shape.height):
                 width, height = writer.size
-                progress.note(f"odd size {video.info.width}x{video.info.height}: padded to {width}x{height}")
+                progress.note(f"odd size {shape.width}x{shape.height}: padded to {width}x{height}")
             # 4. The loop: batches of frames through the backend into the encoder.
             progress.start(settings.input.name, video.info.frame_count)
             try:
                 for batch in batched(video.frames(), settings.batch_size):
                     cartoons = backend(np.stack([f.rgb for f in batch]))
                     for frame, rgb in zip(batch, cartoons, strict=True):
+                        if settings.compare:
+                            rgb = np.hstack([frame.rgb, rgb])
                         writer.write(frame.with_rgb(rgb))
                     progress.advance(len(batch))
             finally:
