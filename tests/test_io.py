@@ -242,3 +242,32 @@ def test_colour_matrix_and_range_round_trip(tmp_path, space, color_range):
     with open_video(target) as video:
         again = [f.rgb[32, 32] for f in video.frames()]
     assert np.abs(np.array(again, int) - colours).max() <= 6  # swscale rounds chroma by 1-2 per pass
+
+
+def test_mid_stream_size_change_is_scaled_to_the_first_size(tmp_path):
+    """MJPEG packets of two sizes in one stream: every frame comes out at the first size."""
+    import av
+
+    path = tmp_path / "resize.mkv"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mjpeg", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuvj420p"
+        encoders = {}
+        for i in range(6):
+            size = (64, 48) if i < 3 else (32, 24)
+            if size not in encoders:
+                ctx = av.CodecContext.create("mjpeg", "w")
+                ctx.width, ctx.height, ctx.pix_fmt, ctx.time_base = *size, "yuvj420p", Fraction(1, 10)
+                encoders[size] = ctx
+            picture_ = np.full((size[1], size[0], 3), 40 * i, np.uint8)
+            frame = av.VideoFrame.from_ndarray(picture_, format="rgb24").reformat(format="yuvj420p")
+            frame.pts, frame.time_base = i, Fraction(1, 10)
+            for packet in encoders[size].encode(frame):
+                packet.stream, packet.pts, packet.dts, packet.time_base = stream, i, i, Fraction(1, 10)
+                out.mux(packet)
+    with open_video(path) as video:
+        frames = list(video.frames())
+    assert [f.rgb.shape for f in frames] == [(48, 64, 3)] * 6
+    assert abs(int(frames[5].rgb.mean()) - 200) <= 3  # the small frame, scaled up, not garbage
+    roundtrip(path, tmp_path / "out.mp4")
+    assert len(read_video(tmp_path / "out.mp4")[2]) == 6

@@ -118,6 +118,7 @@ class VideoReader:
             raise RuntimeError("frames() can be iterated only once per reader")
         first, self._first = self._first, None
         turns = _QUARTER_TURNS[self.info.rotation]
+        size = (first.width, first.height)
         # A frame without a timestamp gets one a frame interval after the last.
         step = _frame_interval(self.info.fps, self.info.time_base)
         last_pts: int | None = None
@@ -128,8 +129,13 @@ class VideoReader:
                 if pts is None:
                     pts = 0 if last_pts is None else last_pts + step
                 # The frame's own matrix and range: swscale assumes limited BT.601 otherwise.
+                # A mid-stream size change is scaled back to the first frame's size.
                 rgb = frame.to_ndarray(
-                    format="rgb24", src_colorspace=frame.colorspace, src_color_range=frame.color_range
+                    format="rgb24",
+                    width=size[0],
+                    height=size[1],
+                    src_colorspace=frame.colorspace,
+                    src_color_range=frame.color_range,
                 )
                 if turns:
                     rgb = np.ascontiguousarray(np.rot90(rgb, turns))
@@ -143,18 +149,16 @@ class VideoReader:
 
     def _probe(self, path: Path) -> VideoInfo:
         stream = self._stream
-        ctx = stream.codec_context
-        if not ctx.width or not ctx.height:
-            raise InputError(f"{path}: the video stream has no picture size")
         time_base = stream.time_base or (1 / stream.average_rate if stream.average_rate else None)
         if time_base is None:
             raise InputError(f"{path}: the video stream has no time base")
-        self._first = self._decode_first(path)
-        rotation = int(round(self._first.rotation)) % 360
+        # The first decoded frame is the truth for size, rotation and colour tags.
+        first = self._first = self._decode_first(path)
+        rotation = int(round(first.rotation)) % 360
         if rotation not in _QUARTER_TURNS:
             raise InputError(f"{path}: unsupported rotation of {rotation} degrees")
-        width, height = ctx.width, ctx.height
-        sar = ctx.sample_aspect_ratio or None
+        width, height = first.width, first.height
+        sar = stream.codec_context.sample_aspect_ratio or None
         if rotation in (90, 270):
             width, height = height, width
             sar = 1 / sar if sar else None
@@ -172,11 +176,11 @@ class VideoReader:
             time_base=Fraction(time_base),
             frame_count=count,
             duration=duration,
-            codec=ctx.name,
+            codec=stream.codec_context.name,
             audio_streams=len(self._container.streams.audio),
             sample_aspect_ratio=Fraction(sar) if sar and sar != 1 else None,
             color=ColorInfo(
-                int(ctx.colorspace), int(ctx.color_range), int(ctx.color_primaries), int(ctx.color_trc)
+                int(first.colorspace), int(first.color_range), int(first.color_primaries), int(first.color_trc)
             ),
         )
 
