@@ -175,3 +175,22 @@ def test_compare_writes_original_and_cartoon_side_by_side(clip, tmp_path):
     assert abs(left - source).mean() < 2  # the original, untouched
     assert abs(right - cartoonize_image(source)).mean() < 2  # the cartoon of that same frame
     assert abs(right - source).mean() > 5
+
+
+def test_write_failure_exits_3_and_leaves_nothing(clip, tmp_path):
+    """A file-size limit stands in for a full disk: writes fail with EFBIG mid-encode."""
+    import resource
+
+    c = clip(width=320, height=240, frames=60)
+    out = tmp_path / "o.mp4"
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    proc = subprocess.run(
+        [*VIDTOON, "cartoonize", str(c.path), "-o", str(out), "-q"],
+        capture_output=True, text=True, timeout=120, preexec_fn=limit,
+    )
+    assert proc.returncode == ExitStatus.WRITE_FAILED, proc.stderr
+    assert proc.stderr.startswith("error:") and "o.mp4" in proc.stderr and "Traceback" not in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]

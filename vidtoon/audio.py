@@ -66,8 +66,9 @@ class AudioTracks:
     def mux_until(self, seconds: float | None) -> None:
         """Mux every audio packet that starts at or before `seconds` (None: all)."""
         while True:
-            packet = self._pending or next(self._packets, None)
-            self._pending = None
+            packet, self._pending = self._pending, None
+            if packet is None:  # (not `or`: an empty packet is falsy)
+                packet = next(self._packets, None)
             if packet is None:
                 if seconds is None:
                     self._flush_encoders()

@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.traceback:
             raise
         console.print(f"[bold red]error:[/] {escape(str(e))}")
-        return next(code for kind, code in EXIT_FOR.items() if isinstance(e, kind))
+        return next((code for kind, code in EXIT_FOR.items() if isinstance(e, kind)), ExitStatus.ERROR)
     except Exception as e:  # noqa: BLE001 - the last line of defence
         if args.traceback:
             raise
