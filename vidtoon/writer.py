@@ -28,6 +28,8 @@ from .reader import Frame, VideoInfo
 
 
 class VideoWriter:
+    """Encodes RGB frames into `path` (via a temporary file), with the source's audio."""
+
     def __init__(self, path: str | Path, source: VideoInfo, encode: EncodeSettings = EncodeSettings()) -> None:
         self.path = Path(path)
         self.format = resolve(self.path, encode)
@@ -94,10 +96,8 @@ class VideoWriter:
         )
         video_frame.pts = pts
         video_frame.time_base = self._source.time_base
-        try:
+        with self._discard_on_error("writing failed"):
             self._mux(self._video.encode(video_frame))
-        except av.FFmpegError as e:
-            raise OutputError(f"{self.path}: writing failed ({describe(e)})") from None
         self.frames_written += 1
 
     def _fit(self, rgb: np.ndarray) -> np.ndarray:
