@@ -1,6 +1,8 @@
 """Reader and writer round trips: frames, timestamps, audio bytes, rotation, sizes, containers."""
 
+import os
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,15 +38,33 @@ def test_reader_yields_every_frame_with_source_timestamps(clip):
     assert video.info.frame_count == 10 and video.info.audio_streams == 1
 
 
+def open_files() -> set[str]:
+    fd_dir = Path("/proc/self/fd")
+    return {os.readlink(fd_dir / fd) for fd in os.listdir(fd_dir) if (fd_dir / fd).exists()}
+
+
 def test_reader_is_a_generator_that_frees_on_early_exit(clip):
     c = clip(frames=30)
+    before = open_files()
     with open_video(c.path) as video:
         frames = video.frames()
         first = next(frames)
+        assert str(c.path) in open_files()
         frames.close()  # the consumer stops early
     assert first.index == 0
+    assert open_files() == before  # nothing left open
     with pytest.raises(RuntimeError):
         next(video.frames())  # one pass per reader
+
+
+def test_writer_closes_everything_on_success_and_on_abort(clip, tmp_path):
+    c = clip(frames=6)
+    before = open_files()
+    roundtrip(c.path, tmp_path / "ok.mp4")
+    with pytest.raises(KeyboardInterrupt), open_video(c.path) as video, VideoWriter(tmp_path / "no.mp4", video.info) as w:
+        w.write(next(video.frames()))
+        raise KeyboardInterrupt
+    assert open_files() == before
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".mov", ".mkv", ".webm", ".avi"])
