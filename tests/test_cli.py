@@ -12,6 +12,7 @@ from clips import audio_packets, read_video
 
 from vidtoon import __version__
 from vidtoon.cli import ExitStatus, main
+from vidtoon.config import EncodeSettings
 from vidtoon.reader import open_video
 
 VIDTOON = [sys.executable, "-m", "vidtoon"]
@@ -194,3 +195,25 @@ def test_write_failure_exits_3_and_leaves_nothing(clip, tmp_path):
     assert proc.returncode == ExitStatus.WRITE_FAILED, proc.stderr
     assert proc.stderr.startswith("error:") and "o.mp4" in proc.stderr and "Traceback" not in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def test_pipeline_runs_any_backend_of_the_call_shape(clip, tmp_path):
+    from vidtoon.config import Settings
+    from vidtoon.pipeline import run
+
+    class Invert:
+        name = "invert"
+
+        def __call__(self, batch):
+            return 255 - batch
+
+        def reset(self):
+            pass
+
+    c = clip(frames=5)
+    result = run(Settings(input=c.path, output=tmp_path / "inv.mp4", encode=EncodeSettings(crf=0)), backend=Invert())
+    assert result.backend == "invert" and result.frames == 5
+    with open_video(c.path) as video:
+        source = [f.rgb for f in video.frames()]
+    out = read_video(tmp_path / "inv.mp4")[2]
+    assert abs(out[3].astype(int) - (255 - source[3].astype(int))).mean() < 2

@@ -16,6 +16,7 @@ from typing import TypeVar
 import numpy as np
 
 from . import backends
+from .backends import Backend
 from .config import Settings
 from .errors import SettingsError
 from .progress import NoProgress, Progress
@@ -37,8 +38,9 @@ class Result:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
-def run(settings: Settings, progress: Progress = NoProgress()) -> Result:
-    """Cartoonize settings.input into settings.output."""
+def run(settings: Settings, progress: Progress = NoProgress(), backend: Backend | None = None) -> Result:
+    """Cartoonize settings.input into settings.output. `backend` overrides
+    settings.backend with any object of the backend call shape."""
     # 1. Check the paths before any work.
     check_paths(settings)
     started = time.perf_counter()
@@ -47,7 +49,10 @@ def run(settings: Settings, progress: Progress = NoProgress()) -> Result:
         shape = replace(video.info, width=2 * video.info.width) if settings.compare else video.info
         with VideoWriter(settings.output, shape, settings.encode) as writer:
             # 3. Pick and build the backend.
-            backend, why = backends.load(settings)
+            if backend is None:
+                backend, why = backends.load(settings)
+            else:
+                why = "given"
             progress.note(f"backend: {backend.name} ({why})")
             backend.reset()
             for note in writer.notes:
