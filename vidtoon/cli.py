@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cartoon = commands.add_parser(
         "cartoonize",
-        parents=[common],
+        parents=[common, cartoon_options()],
         help="cartoonize a video file, keeping its audio and timing",
         description="Cartoonize INPUT into OUTPUT. The output container follows OUTPUT's suffix "
         "(.mp4 .m4v .mov .mkv .webm .avi); the original audio is copied unchanged when the "
@@ -76,27 +76,50 @@ def build_parser() -> argparse.ArgumentParser:
     cartoon.add_argument("input", type=Path, metavar="INPUT", help="video file (mp4, mov, mkv, webm, avi, ...)")
     cartoon.add_argument("-o", "--output", type=Path, required=True, help="where to write the cartoon video")
     cartoon.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists")
-    cartoon.add_argument(
+    cartoon.set_defaults(run=_cartoonize)
+
+    info = commands.add_parser("info", parents=[common], help="show what vidtoon sees in a video file")
+    info.add_argument("input", type=Path, metavar="INPUT")
+    info.set_defaults(run=_info)
+    return parser
+
+
+def cartoon_options() -> argparse.ArgumentParser:
+    """Options that say how frames become cartoons and how the result is encoded;
+    shared by every command that writes cartoon video."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
         "--backend",
         choices=BACKENDS,
         default="auto",
         help="auto (default): pix2pix when a GPU and its weights are at hand, else classic",
     )
-    classic = cartoon.add_argument_group("classic backend")
+    classic = options.add_argument_group("classic backend")
     defaults = ClassicSettings()
     classic.add_argument("--levels", type=int, default=defaults.levels, help=f"shading bands, 2-32 (default {defaults.levels})")
     classic.add_argument("--edges", type=float, default=defaults.edges, help=f"outline strength, 0-3; 0 = none (default {defaults.edges})")
     classic.add_argument("--smooth", type=int, default=defaults.smooth, help=f"smoothing passes, 0-6 (default {defaults.smooth})")
-    encode = cartoon.add_argument_group("encoding")
+    encode = options.add_argument_group("encoding")
     encode.add_argument("--codec", help=_CODEC_HELP)
     encode.add_argument("--crf", type=int, help="constant quality, lower is better (default per codec: x264 20, x265 24, av1 35, vp9 33)")
     encode.add_argument("--preset", help="encoder speed preset (x264/x265: ultrafast..veryslow, default veryfast/fast; av1: 0-13; vp9 cpu-used: 0-8)")
-    cartoon.add_argument("--compare", action="store_true", help="write the original and the cartoon side by side")
-    cartoon.add_argument("--batch-size", type=int, default=8, help="frames per backend call (default 8)")
+    options.add_argument("--compare", action="store_true", help="write the original and the cartoon side by side")
+    options.add_argument("--batch-size", type=int, default=8, help="frames per backend call (default 8)")
+    return options
 
-    info = commands.add_parser("info", parents=[common], help="show what vidtoon sees in a video file")
-    info.add_argument("input", type=Path, metavar="INPUT")
-    return parser
+
+def settings_from_args(args: argparse.Namespace, input: Path, output: Path, overwrite: bool) -> Settings:
+    """One frozen Settings from the cartoon_options() of a parsed command line."""
+    return Settings(
+        input=input,
+        output=output,
+        backend=args.backend,
+        classic=ClassicSettings(levels=args.levels, edges=args.edges, smooth=args.smooth),
+        encode=EncodeSettings(codec=args.codec, crf=args.crf, preset=args.preset),
+        overwrite=overwrite,
+        batch_size=args.batch_size,
+        compare=args.compare,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,9 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     console = Console(stderr=True, highlight=False, soft_wrap=True)  # one line per message, never wrapped
     try:
-        if args.command == "cartoonize":
-            return _cartoonize(args, console)
-        return _info(args)
+        return args.run(args, console)
     except KeyboardInterrupt:
         if args.traceback:
             raise
@@ -129,16 +150,7 @@ def _cartoonize(args: argparse.Namespace, console: Console) -> int:
     from .pipeline import run
     from .progress import BarProgress, NoProgress
 
-    settings = Settings(
-        input=args.input,
-        output=args.output,
-        backend=args.backend,
-        classic=ClassicSettings(levels=args.levels, edges=args.edges, smooth=args.smooth),
-        encode=EncodeSettings(codec=args.codec, crf=args.crf, preset=args.preset),
-        overwrite=args.overwrite,
-        batch_size=args.batch_size,
-        compare=args.compare,
-    )
+    settings = settings_from_args(args, args.input, args.output, args.overwrite)
     progress = NoProgress() if args.quiet else BarProgress(console)
     result = run(settings, progress)
     if not args.quiet:
@@ -149,7 +161,7 @@ def _cartoonize(args: argparse.Namespace, console: Console) -> int:
     return ExitStatus.SUCCESS
 
 
-def _info(args: argparse.Namespace) -> int:
+def _info(args: argparse.Namespace, console: Console) -> int:
     from .reader import open_video
 
     with open_video(args.input) as video:
