@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,10 +108,9 @@ def check_pickles(folder: Path) -> None:
                     raise
                 torch.load(path, map_location="cpu", weights_only=True)  # old formats cannot be mapped
         except pickle.UnpicklingError as e:
-            reason = str(e).split("\n", 1)[0].strip()
             raise BackendUnavailable(
-                f"refusing {path}: it is a pickle that torch's weights-only loader rejects, so loading it "
-                f"could run code ({reason}); use a safetensors copy of the model"
+                f"refusing {path}: torch's weights-only loader rejects it ({_unpickler_reason(e)}), and a "
+                f"pickle that is not plain weights can run code when loaded; use a safetensors copy of the model"
             ) from None
         except Exception as e:  # noqa: BLE001 - corrupt or truncated files
             raise BackendUnavailable(f"cannot read {path}: {type(e).__name__}: {e}") from None
@@ -184,6 +184,12 @@ def _missing(model: str, offline: bool, cache: str, error: Exception) -> str:
     return (f"the pix2pix weights '{model}' are not in the Hugging Face cache ({cache}) and {why}; "
             f"fetch them on a connected machine with `hf download {model}` into that cache, "
             f"or pass --model DIR (a folder saved with save_pretrained)")
+
+
+def _unpickler_reason(error: Exception) -> str:
+    """The line of torch's long weights-only message that says what was refused."""
+    match = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\. |\.?\n|\.?$)", str(error))
+    return match.group(1) if match else _first_line(error)
 
 
 def _first_line(error: BaseException) -> str:
