@@ -436,3 +436,19 @@ def test_on_a_gpu(tiny_model):
     cpu = Pix2PixBackend(load_components(locate(str(tiny_model)), torch.device("cpu"), torch.float32),
                          Pix2PixSettings(**FAST))(batch)
     assert np.abs(cpu.astype(int) - first).mean() < 3.0  # same noise on every device
+
+
+def test_import_and_the_classic_path_never_import_torch(clip, tmp_path):
+    """The pix2pix options are parsed and validated without torch; --backend auto looks
+    for the weights first, so without them it picks classic without importing torch."""
+    code = (
+        "import sys, vidtoon, vidtoon.cli, vidtoon.models, vidtoon.still\n"
+        f"assert vidtoon.cli.main(['cartoonize', {str(clip(frames=2).path)!r}, '-o', {str(tmp_path / 'o.mp4')!r}, "
+        "'--backend', 'classic', '--steps', '3', '-q']) == 0\n"
+        f"assert vidtoon.cli.main(['image', {str(tmp_path / 'in.mp4')!r}, '-o', {str(tmp_path / 'o.png')!r}, '-q']) == 0\n"
+        "heavy = sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    env = {**ENV, "HF_HUB_CACHE": str(tmp_path / "empty-cache")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr

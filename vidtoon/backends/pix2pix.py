@@ -39,16 +39,16 @@ CPU_NOTE = "slow on a CPU: minutes a frame at 512 px on a few cores; use a CUDA 
 
 def availability(model: str = MODEL_ID) -> tuple[bool, str]:
     """Can the diffusion backend run here? Checked cheapest first; torch is
-    imported only when it is installed."""
+    imported only when it is installed and the weights are here."""
     missing = _missing_package()
     if missing:
         return False, missing
+    if not (Path(model).expanduser().is_dir() or _cached(model)):
+        return False, f"the {model} weights are not in the Hugging Face cache"
     import torch
 
     if not torch.cuda.is_available():
         return False, "no CUDA GPU found"
-    if not (Path(model).expanduser().is_dir() or _cached(model)):
-        return False, f"the {model} weights are not in the Hugging Face cache"
     return True, f"a CUDA GPU and the {model} weights are here"
 
 
@@ -148,37 +148,53 @@ class Pix2PixBackend:
     def run_batch(self, frames: np.ndarray) -> np.ndarray:
         """Steps 1-5 of the module docstring on frames that fit the device in one go."""
         import torch
-        import torch.nn.functional as F
 
         from .. import ip2p
 
-        s, parts, n = self.settings, self.parts, len(frames)
+        s, parts = self.settings, self.parts
         height, width = frames.shape[1:3]
-        work_w, work_h = s.work_size(width, height)
         with torch.inference_mode():
-            # 1. uint8 NHWC -> float [0, 1] NCHW at the work size -> [-1, 1].
-            x = torch.from_numpy(frames).to(self.device).permute(0, 3, 1, 2).float() / 255
-            if (work_h, work_w) != (height, width):
-                x = F.interpolate(x, size=(work_h, work_w), mode="bicubic", antialias=True).clamp(0, 1)
-            x = (2 * x - 1).to(self.dtype)
-            if self.device.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last)
+            # 1. uint8 NHWC -> float [-1, 1] NCHW at the work size.
+            x = self._to_model(frames)
             # 2. Image latents.
             image_latents = ip2p.encode_images(parts.vae, x)
-            # 3. The clip's noise for every frame, one generator per frame.
+            # 3. Where each frame's denoising starts.
             self.scheduler.set_timesteps(s.steps, device=self.device)
-            noise = self._clip_noise(image_latents.shape[1:])
-            latents = noise.expand(n, -1, -1, -1) * self.scheduler.init_noise_sigma
-            generators = [torch.Generator("cpu").manual_seed(self._step_seed()) for _ in range(n)]
+            latents, start = self.initial_latents(image_latents)
+            generators = [torch.Generator("cpu").manual_seed(self._step_seed()) for _ in range(len(frames))]
             # 4. Denoise.
             latents = ip2p.denoise(parts.unet, self.scheduler, latents, image_latents, self._prompt_embeds(),
-                                   s.guidance, s.image_guidance, generators)
+                                   s.guidance, s.image_guidance, generators, start)
             # 5. Decode, back to the source size, uint8 NHWC on the CPU.
-            y = ip2p.decode(parts.vae, latents).float()
-            if (work_h, work_w) != (height, width):
-                y = F.interpolate(y, size=(height, width), mode="bicubic", antialias=True).clamp(0, 1)
-            y = (y * 255).round().to(torch.uint8).permute(0, 2, 3, 1)
-            return y.cpu().numpy()
+            return self._to_frames(ip2p.decode(parts.vae, latents), height, width)
+
+    def initial_latents(self, image_latents: Any) -> tuple[Any, int]:
+        """(latents, first step) for a batch: the clip's one noise tensor for every frame,
+        from step 0. The place to start from the previous frame's latents instead."""
+        noise = self._clip_noise(image_latents.shape[1:])
+        return noise.expand(len(image_latents), -1, -1, -1) * self.scheduler.init_noise_sigma, 0
+
+    def _to_model(self, frames: np.ndarray) -> Any:
+        import torch
+        import torch.nn.functional as F
+
+        height, width = frames.shape[1:3]
+        work_w, work_h = self.settings.work_size(width, height)
+        x = torch.from_numpy(frames).to(self.device).permute(0, 3, 1, 2).float() / 255
+        if (work_h, work_w) != (height, width):
+            x = F.interpolate(x, size=(work_h, work_w), mode="bicubic", antialias=True).clamp(0, 1)
+        x = (2 * x - 1).to(self.dtype)
+        return x.contiguous(memory_format=torch.channels_last) if self.device.type == "cuda" else x
+
+    def _to_frames(self, pictures: Any, height: int, width: int) -> np.ndarray:
+        """float [0, 1] NCHW at the work size -> uint8 NHWC at (height, width), on the CPU."""
+        import torch
+        import torch.nn.functional as F
+
+        y = pictures.float()
+        if y.shape[2:] != (height, width):
+            y = F.interpolate(y, size=(height, width), mode="bicubic", antialias=True).clamp(0, 1)
+        return (y * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
     def _prompt_embeds(self) -> Any:
         from .. import ip2p
