@@ -44,9 +44,8 @@ def cartoonize(input: str | Path, output: str | Path, **options: Any) -> Result:
     progress = options.pop("progress", None) or NoProgress()
     classic = {k: options.pop(k) for k in ("levels", "edges", "smooth") if k in options}
     encode = {k: options.pop(k) for k in ("codec", "crf", "preset") if k in options}
-    pix2pix = {f.name: options.pop(f.name) for f in fields(Pix2PixSettings) if f.name in options and f.name != "batch_size"}
-    if "batch_size" in options:
-        pix2pix["batch_size"] = options["batch_size"]
+    pix2pix = {f.name: options[f.name] for f in fields(Pix2PixSettings) if f.name in options}
+    options = {k: v for k, v in options.items() if k not in pix2pix or k == "batch_size"}  # it sizes every backend's batches
     try:
         settings = Settings(
             input=input,

@@ -163,7 +163,7 @@ def settings_from_args(args: argparse.Namespace, input: Path, output: Path, over
         classic=ClassicSettings(levels=args.levels, edges=args.edges, smooth=args.smooth),
         encode=EncodeSettings(codec=args.codec, crf=args.crf, preset=args.preset),
         overwrite=overwrite,
-        batch_size=args.batch_size or Settings.batch_size,
+        batch_size=Settings.batch_size if args.batch_size is None else args.batch_size,
         compare=args.compare,
         pix2pix=Pix2PixSettings(
             model=args.model, prompt=args.prompt, steps=args.steps, image_guidance=args.image_guidance,

@@ -64,10 +64,8 @@ def locate(model: str, offline: bool = False) -> Path:
     try:
         folder = Path(snapshot_download(model, allow_patterns=_wanted(), local_files_only=offline))
         missing = [part for part in WEIGHTS if not _has(folder / part, ".safetensors")]
-        if missing and not offline:  # this repository has pickles only for these parts
+        if missing and not offline:  # the repository has only pickles for these parts
             folder = Path(snapshot_download(model, allow_patterns=_wanted(missing, ".bin")))
-        elif missing:  # safetensors missing from the cache: use the cached pickles, if any
-            folder = Path(snapshot_download(model, local_files_only=True))
     except HFValidationError:
         raise BackendUnavailable(f"--model {model}: no such folder, and not a Hugging Face id "
                                  f"(owner/name); give the folder saved with save_pretrained") from None

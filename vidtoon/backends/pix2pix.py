@@ -135,9 +135,9 @@ class Pix2PixBackend:
                 continue
             except torch.cuda.OutOfMemoryError:
                 if size == 1:
-                    height, width = self.settings.work_size(batch.shape[2], batch.shape[1])[::-1]
+                    width, height = self.settings.work_size(batch.shape[2], batch.shape[1])
                     raise BackendUnavailable(
-                        f"out of GPU memory with one {width}x{height} frame; lower --max-side or use --dtype fp16"
+                        f"out of GPU memory with one {width}x{height} frame; lower --max-side (or --size)"
                     ) from None
             # Outside the except block, so the failed batch's tensors are already freed.
             # Halve the limit; below the failed size, so a short last batch cannot loop.
