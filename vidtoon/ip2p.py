@@ -4,7 +4,7 @@ It is diffusers' StableDiffusionInstructPix2PixPipeline.__call__ taken apart
 (tests/test_pix2pix.py proves the two agree on a frame), so that the video
 backend can prepare once and keep state between batches:
 
-    embeds = encode_prompt(parts, prompt, guided)            # once per clip
+    embeds = encode_prompt(parts.tokenizer, parts.text_encoder, prompt, guided)  # once
     image_latents = encode_images(parts.vae, frames)         # frames: float [-1, 1]
     scheduler.set_timesteps(steps, device)
     latents = denoise(parts.unet, scheduler, noise * scheduler.init_noise_sigma,
@@ -12,7 +12,7 @@ backend can prepare once and keep state between batches:
     pictures = decode(parts.vae, latents)                    # float [0, 1]
 
 Batch layout under guidance (as in diffusers): the UNet sees 3N samples,
-[text-and-image | image only | neither], each block in frame order. Attention
+[prompt and image | image only | neither], each block in frame order. Attention
 processors that mix frames (cross-frame attention) must group by 3, e.g.
 CrossFrameAttnProcessor(batch_size=3), or by 1 when `guided` is False.
 
