@@ -8,7 +8,9 @@ with random weights, so its pictures are noise but its cost is the real cartooni
 For each case it prints frames/s, peak GPU memory, the ratio to the naive loop (one
 diffusers pipeline call per frame, default settings) and the fraction of the GPU's
 peak: frames/s x FLOP per frame / --peak-tflops. FLOP per frame is counted here by
-torch's FlopCounterMode on one frame (DESIGN.md: 44.2 TFLOP at 512x512, 20 steps).
+torch's FlopCounterMode on the architecture built on the meta device: 51.8 TFLOP at
+512x512, 20 steps (UNet 0.80 TFLOP a pass, attention scores included; DESIGN.md's
+44.2 leaves out the 0.126 TFLOP of attention scores per pass).
 Medians of --runs runs, the cases interleaved. Sized to finish well inside 8 minutes
 on an H200: 16 frames per case and run, 3 runs.
 """
@@ -26,7 +28,7 @@ from PIL import Image
 
 from vidtoon.backends.pix2pix import Pix2PixBackend
 from vidtoon.config import Pix2PixSettings
-from vidtoon.testing import TINY_TEXT, TINY_UNET, TINY_VAE, build_pipeline, full_size_model
+from vidtoon.testing import FULL_TEXT, FULL_UNET, FULL_VAE, TINY_TEXT, TINY_UNET, TINY_VAE, build_pipeline, full_size_model
 
 NAIVE = "naive loop (one pipe() call per frame)"
 
@@ -48,12 +50,21 @@ def naive(pipe, frames: np.ndarray, s: Pix2PixSettings) -> None:
         (image * 255).round().astype(np.uint8)
 
 
-def flop_per_frame(backend: Pix2PixBackend, frame: np.ndarray) -> float:
+def flop_per_frame(configs: tuple[dict, dict, dict], side: int, steps: int) -> float:
+    """FLOP of one frame (VAE encode, steps x 3 guidance branches of the UNet, VAE decode),
+    counted by torch's FlopCounterMode on the architecture built on the meta device:
+    shapes only, so it is quick and does not depend on which attention kernel runs."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    with FlopCounterMode(display=False) as counter:
-        backend(frame[None])
-    return float(counter.get_total_flops())
+    pipe = build_pipeline(*configs, device="meta")
+    latent, width = side // 8, pipe.text_encoder.config.hidden_size
+    with torch.device("meta"), FlopCounterMode(display=False) as encode:
+        pipe.vae.encode(torch.empty(1, 3, side, side))
+    with torch.device("meta"), FlopCounterMode(display=False) as unet:
+        pipe.unet(torch.empty(3, 8, latent, latent), torch.tensor(500), encoder_hidden_states=torch.empty(3, 77, width))
+    with torch.device("meta"), FlopCounterMode(display=False) as decode:
+        pipe.vae.decode(torch.empty(1, 4, latent, latent))
+    return float(encode.get_total_flops() + steps * unet.get_total_flops() + decode.get_total_flops())
 
 
 def main() -> None:
@@ -74,13 +85,15 @@ def main() -> None:
         sizes, n, runs = args.batch_sizes or [1, 2, 4], args.frames or 4, args.runs or 1
         torch.set_num_threads(1)  # a tiny model gains nothing from threads; busy shared cores lose a lot
         torch.manual_seed(0)
-        pipe = build_pipeline(TINY_UNET, TINY_VAE, TINY_TEXT)
+        configs = (TINY_UNET, TINY_VAE, TINY_TEXT)
+        pipe = build_pipeline(*configs)
     else:
         if not torch.cuda.is_available():
             raise SystemExit("no CUDA GPU here; use --smoke to check the script on a CPU")
         device, side, steps = torch.device("cuda"), args.side, args.steps
         dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}[args.dtype]
         sizes, n, runs = args.batch_sizes or [1, 2, 4, 8, 16], args.frames or 16, args.runs or 3
+        configs = (FULL_UNET, FULL_VAE, FULL_TEXT)
         pipe = full_size_model("cuda", dtype)
     pipe.set_progress_bar_config(disable=True)
     built = time.perf_counter() - started
@@ -94,7 +107,7 @@ def main() -> None:
                 for size in sizes}
     for size, backend in backends.items():
         cases[f"vidtoon pix2pix, batch {size}"] = lambda b=backend: b(frames)
-    flop = flop_per_frame(backends[sizes[0]], frames[0])
+    flop = flop_per_frame(configs, side, steps)
     naive(pipe, frames[:1], settings)  # warm-up: kernels picked, memory pools grown
     for size, backend in backends.items():
         backend(frames[:size])

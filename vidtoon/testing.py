@@ -121,15 +121,16 @@ def full_size_model(device: str = "cpu", dtype: Any = None, seed: int = 0) -> An
     import torch
 
     torch.manual_seed(seed)
-    with torch.device(device):  # allocate the ~1 B parameters where they will run
-        pipe = build_pipeline(FULL_UNET, FULL_VAE, FULL_TEXT)
+    pipe = build_pipeline(FULL_UNET, FULL_VAE, FULL_TEXT, device)
     if dtype is not None:
         pipe.to(dtype=dtype)
     return pipe
 
 
-def build_pipeline(unet: dict, vae: dict, text: dict) -> Any:
-    """A StableDiffusionInstructPix2PixPipeline from component configs, random weights."""
+def build_pipeline(unet: dict, vae: dict, text: dict, device: str = "cpu") -> Any:
+    """A StableDiffusionInstructPix2PixPipeline from component configs, random weights,
+    the models allocated on `device` (the scheduler keeps its tables on the CPU)."""
+    import torch
     from diffusers import (
         AutoencoderKL,
         EulerAncestralDiscreteScheduler,
@@ -141,11 +142,12 @@ def build_pipeline(unet: dict, vae: dict, text: dict) -> Any:
     tokenizer = tiny_tokenizer()
     ids = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
     text = {"vocab_size": len(tokenizer), **text, **ids}
+    with torch.device(device):  # allocate the parameters where they will run (~1 B at full size)
+        models = dict(vae=AutoencoderKL(**vae), text_encoder=CLIPTextModel(CLIPTextConfig(**text)),
+                      unet=UNet2DConditionModel(**unet))
     return StableDiffusionInstructPix2PixPipeline(
-        vae=AutoencoderKL(**vae).eval(),
-        text_encoder=CLIPTextModel(CLIPTextConfig(**text)).eval(),
+        **{name: model.eval() for name, model in models.items()},
         tokenizer=tokenizer,
-        unet=UNet2DConditionModel(**unet).eval(),
         scheduler=EulerAncestralDiscreteScheduler(**SCHEDULER),
         safety_checker=None,
         feature_extractor=None,
