@@ -452,3 +452,15 @@ def test_import_and_the_classic_path_never_import_torch(clip, tmp_path):
     env = {**ENV, "HF_HUB_CACHE": str(tmp_path / "empty-cache")}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_full_size_model_is_the_sd15_ip2p_architecture():
+    """Built on the meta device (shapes only, no memory): SD1.5's parameter counts, with
+    IP2P's 8-channel UNet input, and the same parts as the tiny model."""
+    from vidtoon.testing import full_size_model
+
+    pipe = full_size_model("meta")
+    count = lambda model: sum(p.numel() for p in model.parameters())  # noqa: E731
+    assert count(pipe.unet) == 859_532_484  # SD1.5's 859,520,964 + 4 more input channels x 320 x 3 x 3
+    assert count(pipe.vae) == 83_653_863 and count(pipe.text_encoder) == 123_060_480
+    assert pipe.unet.config.in_channels == 8 and pipe.vae.config.scaling_factor == 0.18215
