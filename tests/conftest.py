@@ -16,3 +16,16 @@ def clip(tmp_path):
         return make_clip(tmp_path / name, **options)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """A tiny random InstructPix2Pix model folder (vidtoon.testing), built once per session."""
+    import torch
+
+    from vidtoon.testing import make_tiny_model
+
+    # Tiny models gain nothing from threads, and OpenMP's spin-waiting makes a busy
+    # shared CI machine 10-50x slower with them; subprocesses get OMP_NUM_THREADS=1.
+    torch.set_num_threads(1)
+    return make_tiny_model(tmp_path_factory.mktemp("tiny-ip2p"))

@@ -30,9 +30,13 @@ def cartoonize(input: str | Path, output: str | Path, **options: Any) -> Result:
     Options mirror the CLI: backend="auto", levels, edges, smooth (classic
     backend), codec, crf, preset (encoder), overwrite=False, batch_size=8,
     compare=False (original | cartoon side by side),
+    model, prompt, steps, image_guidance, guidance, seed, max_side, size,
+    offline, device, dtype (pix2pix backend; batch_size applies to it too),
     progress (a vidtoon.progress.Progress; silent by default).
     """
-    from .config import ClassicSettings, EncodeSettings, Settings
+    from dataclasses import fields
+
+    from .config import ClassicSettings, EncodeSettings, Pix2PixSettings, Settings
     from .errors import SettingsError
     from .pipeline import run
     from .progress import NoProgress
@@ -40,12 +44,15 @@ def cartoonize(input: str | Path, output: str | Path, **options: Any) -> Result:
     progress = options.pop("progress", None) or NoProgress()
     classic = {k: options.pop(k) for k in ("levels", "edges", "smooth") if k in options}
     encode = {k: options.pop(k) for k in ("codec", "crf", "preset") if k in options}
+    pix2pix = {f.name: options[f.name] for f in fields(Pix2PixSettings) if f.name in options}
+    options = {k: v for k, v in options.items() if k not in pix2pix or k == "batch_size"}  # it sizes every backend's batches
     try:
         settings = Settings(
             input=input,
             output=output,
             classic=ClassicSettings(**classic),
             encode=EncodeSettings(**encode),
+            pix2pix=Pix2PixSettings(**pix2pix),
             **options,
         )
     except TypeError as e:

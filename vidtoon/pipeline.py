@@ -63,7 +63,8 @@ def run(settings: Settings, progress: Progress = NoProgress(), backend: Backend 
             # 4. The loop: batches of frames through the backend into the encoder.
             progress.start(settings.input.name, video.info.frame_count)
             try:
-                for batch in batched(video.frames(), settings.batch_size):
+                # A backend may size its own batches (pix2pix: to the GPU's memory).
+                for batch in batched(video.frames(), getattr(backend, "batch_size", None) or settings.batch_size):
                     cartoons = backend(np.stack([f.rgb for f in batch]))
                     for frame, rgb in zip(batch, cartoons, strict=True):
                         if settings.compare:

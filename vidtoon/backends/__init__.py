@@ -27,13 +27,13 @@ class Backend(Protocol):
     def reset(self) -> None: ...
 
 
-def choose(requested: str) -> tuple[str, str]:
-    """Resolve `auto` to a backend name, with a one-line reason."""
+def choose(requested: str, model: str | None = None) -> tuple[str, str]:
+    """Resolve `auto` to a backend name, with a one-line reason (`model`: pix2pix's --model)."""
     if requested != "auto":
         return requested, "as asked"
     from . import pix2pix
 
-    ready, why = pix2pix.availability()
+    ready, why = pix2pix.availability(model or pix2pix.MODEL_ID)
     if ready:
         return "pix2pix", why
     return "classic", f"auto: pix2pix cannot run here, {why}"
@@ -41,7 +41,7 @@ def choose(requested: str) -> tuple[str, str]:
 
 def load(settings: Settings) -> tuple[Backend, str]:
     """Build the backend that `settings` asks for; return it and why it was picked."""
-    name, why = choose(settings.backend)
+    name, why = choose(settings.backend, settings.pix2pix.model)
     if name == "classic":
         from .classic import ClassicBackend
 
@@ -49,5 +49,6 @@ def load(settings: Settings) -> tuple[Backend, str]:
     if name == "pix2pix":
         from . import pix2pix
 
-        return pix2pix.load(settings), why
+        backend = pix2pix.load(settings)
+        return backend, f"{why}; {backend.summary}"
     raise BackendUnavailable(f"unknown backend {name!r}")

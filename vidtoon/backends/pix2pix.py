@@ -1,37 +1,245 @@
-"""The instruction-tuned Stable Diffusion cartoonizer (InstructPix2Pix).
+"""The instruction-tuned Stable Diffusion cartoonizer (InstructPix2Pix) backend.
 
-This release only detects whether the backend could run here; the backend
-itself (batched, seeded, with latent reuse) comes with issue #3.
+Same call shape as every backend: uint8 (N, H, W, 3) RGB frames in, the same out.
+Each call runs its frames in GPU batches of at most `batch_size` frames:
+
+1. Frames go to the device as float [0, 1] (never uint8 arrays: diffusers would
+   mis-scale them), are resized to the work size (multiples of 8, Pix2PixSettings.
+   work_size) and mapped to [-1, 1].
+2. The VAE encodes them to image latents.
+3. Every frame starts from the clip's one noise tensor (drawn once from the seed)
+   and gets its own generator, seeded alike, for the noise the scheduler adds
+   at each step. So a frame's result depends only on the frame: identical frames
+   give identical outputs, whatever the batch or the position in it.
+4. The denoising loop with the 3-way guidance (vidtoon/ip2p.py).
+5. The VAE decodes; the pictures are resized back to the source size and
+   rounded to uint8.
+
+Prompt embeddings are computed once, on the first call. On CUDA out-of-memory a
+batch is retried at half the size, and later batches stay at that size, so no
+frame is lost or done twice. torch and diffusers are imported only here, and only
+when this backend is chosen.
 """
 
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
+from typing import Any
 
-MODEL_ID = "instruction-tuning-sd/cartoonizer"
+import numpy as np
+
+from ..config import PIX2PIX_MODEL, Pix2PixSettings, Settings
+from ..errors import BackendUnavailable, SettingsError
+
+MODEL_ID = PIX2PIX_MODEL
+AUTO_BATCH = {"cuda": 16, "mps": 4, "cpu": 4}  # frames per batch when not given; halved on out-of-memory
+CPU_NOTE = "slow on a CPU: minutes a frame at 512 px on a few cores; use a CUDA GPU for video"
 
 
-def availability() -> tuple[bool, str]:
+def availability(model: str = MODEL_ID) -> tuple[bool, str]:
     """Can the diffusion backend run here? Checked cheapest first; torch is
-    imported only when it is installed."""
-    for module in ("torch", "diffusers", "transformers"):
-        if importlib.util.find_spec(module) is None:
-            return False, f"{module} is not installed (pip install 'vidtoon[diffusion]')"
+    imported only when it is installed and the weights are here."""
+    missing = _missing_package()
+    if missing:
+        return False, missing
+    if not (Path(model).expanduser().is_dir() or _cached(model)):
+        return False, f"the {model} weights are not in the Hugging Face cache"
     import torch
 
     if not torch.cuda.is_available():
         return False, "no CUDA GPU found"
-    if not _cached(MODEL_ID):
-        return False, f"the {MODEL_ID} weights are not in the Hugging Face cache"
-    return False, "it is not in this release yet"
+    return True, f"a CUDA GPU and the {model} weights are here"
 
 
-def load(settings: object) -> None:
-    from ..errors import BackendUnavailable
+def load(settings: Settings) -> Pix2PixBackend:
+    """Find and load the model that settings.pix2pix names; build the backend."""
+    from .. import models
 
-    raise BackendUnavailable(
-        "the pix2pix backend is not in this release yet; use --backend classic (or auto)"
-    )
+    missing = _missing_package()
+    if missing:
+        raise BackendUnavailable(f"the pix2pix backend needs torch and diffusers: {missing}")
+    p = settings.pix2pix
+    device, dtype = pick_device(p.device, p.dtype)
+    folder = models.locate(p.model, p.offline)
+    return Pix2PixBackend(models.load_components(folder, device, dtype), p, device)
+
+
+def pick_device(device: str, dtype: str) -> tuple[Any, Any]:
+    """(torch.device, torch.dtype) for the --device and --dtype choices."""
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "mps" if _has_mps() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise BackendUnavailable(f"--device {device}: no CUDA GPU found (torch {torch.__version__})")
+    if device.startswith("cuda:") and int(device[5:]) >= torch.cuda.device_count():
+        raise BackendUnavailable(f"--device {device}: there are only {torch.cuda.device_count()} CUDA GPUs")
+    if device == "mps" and not _has_mps():
+        raise BackendUnavailable("--device mps: this torch has no Apple MPS device")
+    chosen = torch.device(device)
+    if dtype == "auto":
+        dtype = "fp32" if chosen.type == "cpu" else "fp16"
+    return chosen, {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[dtype]
+
+
+class Pix2PixBackend:
+    """InstructPix2Pix over a batch of frames; see the module docstring for the steps."""
+
+    name = "pix2pix"
+
+    def __init__(self, parts: Any, settings: Pix2PixSettings = Pix2PixSettings(), device: Any = None) -> None:
+        """parts: models.Components or a diffusers StableDiffusionInstructPix2PixPipeline
+        (same attributes), already on `device` (default: the UNet's) in the dtype to run in."""
+        import torch
+
+        from .. import ip2p
+
+        self.parts, self.settings = parts, settings
+        self.device = torch.device(device) if device is not None else parts.unet.device
+        self.dtype = parts.unet.dtype
+        self.batch_size = settings.batch_size or AUTO_BATCH.get(self.device.type, 4)
+        self.guided = ip2p.is_guided(settings.guidance, settings.image_guidance)
+        # A private scheduler: its state (step index, history) is per batch, not shared.
+        self.scheduler = type(parts.scheduler).from_config(parts.scheduler.config)
+        tokens, limit = ip2p.token_count(parts.tokenizer, settings.prompt), parts.tokenizer.model_max_length
+        if tokens > limit:
+            raise SettingsError(f"--prompt is {tokens} tokens long; the model reads at most {limit}, shorten it")
+        if self.device.type == "cuda":
+            _tune_for_cuda(parts)
+        self.summary = f"{settings.model} on {self.device} in {str(self.dtype).removeprefix('torch.')}"
+        if self.device.type == "cpu":
+            self.summary += "; " + CPU_NOTE
+        self._embeds: Any = None  # prompt embeddings, computed on the first call
+        self._noise: Any = None  # the clip's initial noise, drawn on its first frame
+
+    def reset(self) -> None:
+        """Start a new clip: its noise is drawn afresh (the same, from the same seed)."""
+        self._noise = None
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """batch: uint8 (N, H, W, 3) RGB. Returns a new uint8 array of the same shape."""
+        import torch
+
+        if not (isinstance(batch, np.ndarray) and batch.dtype == np.uint8
+                and batch.ndim == 4 and batch.shape[-1] == 3):
+            shape, dtype = getattr(batch, "shape", None), getattr(batch, "dtype", type(batch))
+            raise ValueError(f"pix2pix backend expects a uint8 (N, H, W, 3) RGB batch, got shape {shape} dtype {dtype}")
+        out = np.empty_like(batch)
+        done = 0
+        while done < len(batch):
+            size = min(self.batch_size, len(batch) - done)
+            try:
+                out[done : done + size] = self.run_batch(batch[done : done + size])
+                done += size
+                continue
+            except torch.cuda.OutOfMemoryError:
+                if size == 1:
+                    width, height = self.settings.work_size(batch.shape[2], batch.shape[1])
+                    raise BackendUnavailable(
+                        f"out of GPU memory with one {width}x{height} frame; lower --max-side (or --size)"
+                    ) from None
+            # Outside the except block, so the failed batch's tensors are already freed.
+            # Halve the limit; below the failed size, so a short last batch cannot loop.
+            self.batch_size = max(1, min(self.batch_size // 2, size - 1))
+            torch.cuda.empty_cache()
+        return out
+
+    def run_batch(self, frames: np.ndarray) -> np.ndarray:
+        """Steps 1-5 of the module docstring on frames that fit the device in one go."""
+        import torch
+
+        from .. import ip2p
+
+        s, parts = self.settings, self.parts
+        height, width = frames.shape[1:3]
+        with torch.inference_mode():
+            # 1. uint8 NHWC -> float [-1, 1] NCHW at the work size.
+            x = self._to_model(frames)
+            # 2. Image latents.
+            image_latents = ip2p.encode_images(parts.vae, x)
+            # 3. Where each frame's denoising starts.
+            self.scheduler.set_timesteps(s.steps, device=self.device)
+            latents, start = self.initial_latents(image_latents)
+            generators = [torch.Generator("cpu").manual_seed(self._step_seed()) for _ in range(len(frames))]
+            # 4. Denoise.
+            latents = ip2p.denoise(parts.unet, self.scheduler, latents, image_latents, self._prompt_embeds(),
+                                   s.guidance, s.image_guidance, generators, start)
+            # 5. Decode, back to the source size, uint8 NHWC on the CPU.
+            return self._to_frames(ip2p.decode(parts.vae, latents), height, width)
+
+    def initial_latents(self, image_latents: Any) -> tuple[Any, int]:
+        """(latents, first step) for a batch: the clip's one noise tensor for every frame,
+        from step 0. The place to start from the previous frame's latents instead."""
+        noise = self._clip_noise(image_latents.shape[1:])
+        return noise.expand(len(image_latents), -1, -1, -1) * self.scheduler.init_noise_sigma, 0
+
+    def _to_model(self, frames: np.ndarray) -> Any:
+        import torch
+        import torch.nn.functional as F
+
+        height, width = frames.shape[1:3]
+        work_w, work_h = self.settings.work_size(width, height)
+        x = torch.from_numpy(frames).to(self.device).permute(0, 3, 1, 2).float() / 255
+        if (work_h, work_w) != (height, width):
+            x = F.interpolate(x, size=(work_h, work_w), mode="bicubic", antialias=True).clamp(0, 1)
+        x = (2 * x - 1).to(self.dtype)
+        return x.contiguous(memory_format=torch.channels_last) if self.device.type == "cuda" else x
+
+    def _to_frames(self, pictures: Any, height: int, width: int) -> np.ndarray:
+        """float [0, 1] NCHW at the work size -> uint8 NHWC at (height, width), on the CPU."""
+        import torch
+        import torch.nn.functional as F
+
+        y = pictures.float()
+        if y.shape[2:] != (height, width):
+            y = F.interpolate(y, size=(height, width), mode="bicubic", antialias=True).clamp(0, 1)
+        return (y * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+    def _prompt_embeds(self) -> Any:
+        from .. import ip2p
+
+        if self._embeds is None:
+            self._embeds = ip2p.encode_prompt(self.parts.tokenizer, self.parts.text_encoder, self.settings.prompt, self.guided)
+        return self._embeds
+
+    def _clip_noise(self, shape: tuple[int, ...]) -> Any:
+        """(1, C, h, w) standard normal noise from the seed, drawn on the CPU in float32,
+        so it is the same on every device and for every batch of the clip."""
+        import torch
+
+        if self._noise is None or self._noise.shape[1:] != shape:
+            generator = torch.Generator("cpu").manual_seed(self.settings.seed)
+            noise = torch.randn((1, *shape), generator=generator, dtype=torch.float32)
+            self._noise = noise.to(self.device, self.dtype)
+        return self._noise
+
+    def _step_seed(self) -> int:
+        # Not the noise's own seed, so the first step's noise is not the initial noise again.
+        return (self.settings.seed + 1) % 2**63
+
+
+def _tune_for_cuda(parts: Any) -> None:
+    """channels_last convolutions and torch's fused SDPA attention."""
+    import torch
+    from diffusers.models.attention_processor import AttnProcessor2_0
+
+    for model in (parts.unet, parts.vae):
+        model.to(memory_format=torch.channels_last)
+        model.set_attn_processor(AttnProcessor2_0())
+
+
+def _missing_package() -> str:
+    for module in ("torch", "diffusers", "transformers"):
+        if importlib.util.find_spec(module) is None:
+            return f"{module} is not installed (pip install 'vidtoon[diffusion]')"
+    return ""
+
+
+def _has_mps() -> bool:
+    import torch
+
+    return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
 
 
 def _cached(model_id: str) -> bool:
@@ -39,4 +247,7 @@ def _cached(model_id: str) -> bool:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:
         return False
-    return isinstance(try_to_load_from_cache(model_id, "model_index.json"), str)
+    try:
+        return isinstance(try_to_load_from_cache(model_id, "model_index.json"), str)
+    except ValueError:  # not a valid repository id
+        return False

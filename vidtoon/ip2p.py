@@ -1,0 +1,122 @@
+"""The InstructPix2Pix edit in numbered steps, over plain components (models.Components).
+
+It is diffusers' StableDiffusionInstructPix2PixPipeline.__call__ taken apart
+(tests/test_pix2pix.py proves the two agree on a frame), so that the video
+backend can prepare once and keep state between batches:
+
+    embeds = encode_prompt(parts.tokenizer, parts.text_encoder, prompt, guided)  # once
+    image_latents = encode_images(parts.vae, frames)         # frames: float [-1, 1]
+    scheduler.set_timesteps(steps, device)
+    latents = denoise(parts.unet, scheduler, noise * scheduler.init_noise_sigma,
+                      image_latents, embeds, guidance, image_guidance, generators)
+    pictures = decode(parts.vae, latents)                    # float [0, 1]
+
+Batch layout under guidance (as in diffusers): the UNet sees 3N samples,
+[prompt and image | image only | neither], each block in frame order. Attention
+processors that mix frames (cross-frame attention) must group by 3, e.g.
+CrossFrameAttnProcessor(batch_size=3), or by 1 when `guided` is False.
+
+`denoise(..., start=k)` skips the first k steps, for a caller that brings latents
+already at timestep scheduler.timesteps[k] (reusing the previous frame's latents).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import torch
+
+
+def is_guided(guidance: float, image_guidance: float) -> bool:
+    """Whether the 3-way classifier-free guidance runs (diffusers' rule)."""
+    return guidance > 1.0 and image_guidance >= 1.0
+
+
+def tokenize(tokenizer: Any, prompt: str) -> Any:
+    """Token ids (and mask) padded or cut to the model's length, as diffusers does."""
+    return tokenizer(prompt, padding="max_length", max_length=tokenizer.model_max_length,
+                     truncation=True, return_tensors="pt")
+
+
+def token_count(tokenizer: Any, prompt: str) -> int:
+    """Tokens in `prompt`, start and end included (the model reads model_max_length)."""
+    return len(tokenizer(prompt).input_ids)
+
+
+def encode_prompt(tokenizer: Any, text_encoder: Any, prompt: str, guided: bool) -> torch.Tensor:
+    """Text embeddings (1, L, D), or (3, L, D) = [prompt, "", ""] under guidance."""
+    device, dtype = text_encoder.device, text_encoder.dtype
+    # 1. The instruction.
+    embeds = _text_states(text_encoder, tokenize(tokenizer, prompt), device)
+    if not guided:
+        return embeds.to(dtype)
+    # 2. The empty prompt, for the image-only and unconditional branches.
+    none = _text_states(text_encoder, tokenize(tokenizer, ""), device)
+    return torch.cat([embeds, none, none]).to(dtype)
+
+
+def encode_images(vae: Any, images: torch.Tensor) -> torch.Tensor:
+    """Image latents (N, 4, h/8, w/8) of images in [-1, 1]: the mode of the VAE's
+    posterior, unscaled (IP2P conditions on them as they are)."""
+    return vae.encode(images.to(vae.dtype)).latent_dist.mode()
+
+
+def denoise(
+    unet: Any,
+    scheduler: Any,
+    latents: torch.Tensor,
+    image_latents: torch.Tensor,
+    embeds: torch.Tensor,
+    guidance: float,
+    image_guidance: float,
+    generators: list[torch.Generator],
+    start: int = 0,
+) -> torch.Tensor:
+    """Run the scheduler's steps from `start` on; `scheduler.set_timesteps` must have run.
+    latents: (N, 4, h, w), already scaled for the first step; image_latents: (N, 4, h, w);
+    embeds from encode_prompt; one generator per frame (the ancestral noise)."""
+    n = latents.shape[0]
+    guided = embeds.shape[0] == 3
+    # 1. Conditioning for the whole batch: [text | image | none] blocks under guidance.
+    if guided:
+        embeds = torch.cat([e.expand(n, -1, -1) for e in embeds.unbind()])
+        image_latents = torch.cat([image_latents, image_latents, torch.zeros_like(image_latents)])
+    else:
+        embeds = embeds.expand(n, -1, -1)
+    step_kwargs = _step_kwargs(scheduler, generators)
+    if start:
+        scheduler.set_begin_index(start)
+    # 2. The loop: scale, concatenate the image latents as extra channels, predict, guide, step.
+    for t in scheduler.timesteps[start:]:
+        model_input = torch.cat([latents] * 3) if guided else latents
+        model_input = torch.cat([scheduler.scale_model_input(model_input, t), image_latents], dim=1)
+        noise = unet(model_input, t, encoder_hidden_states=embeds, return_dict=False)[0]
+        if guided:
+            text, image, none = noise.chunk(3)
+            noise = none + guidance * (text - image) + image_guidance * (image - none)
+        latents = scheduler.step(noise, t, latents, **step_kwargs, return_dict=False)[0]
+    return latents
+
+
+def decode(vae: Any, latents: torch.Tensor) -> torch.Tensor:
+    """Pictures in [0, 1], (N, 3, H, W), from latents."""
+    images = vae.decode(latents / vae.config.scaling_factor, return_dict=False)[0]
+    return (images / 2 + 0.5).clamp(0, 1)
+
+
+def _text_states(text_encoder: Any, tokens: Any, device: torch.device) -> torch.Tensor:
+    """The last hidden states; SD1.5's text encoder reads padding too (no mask) unless its config asks."""
+    mask = tokens.attention_mask.to(device) if getattr(text_encoder.config, "use_attention_mask", False) else None
+    return text_encoder(tokens.input_ids.to(device), attention_mask=mask)[0]
+
+
+def _step_kwargs(scheduler: Any, generators: list[torch.Generator]) -> dict[str, Any]:
+    """eta=0 and the generators, for the schedulers whose step takes them."""
+    accepted = inspect.signature(scheduler.step).parameters
+    kwargs: dict[str, Any] = {}
+    if "eta" in accepted:
+        kwargs["eta"] = 0.0
+    if "generator" in accepted:
+        kwargs["generator"] = generators
+    return kwargs
