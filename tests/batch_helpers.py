@@ -110,3 +110,15 @@ def crash_on_width_80(settings):
 
 def cannot_load(settings):
     raise BackendUnavailable("the test backend has no weights")
+
+
+class _NamedByDevice(_CrashOnWidth):
+    """The classic backend, named after the GPU its worker was given."""
+
+    def __init__(self, settings) -> None:
+        super().__init__(settings, width=-1)
+        self.name = f"cuda{os.environ.get('CUDA_VISIBLE_DEVICES', '-')}"
+
+
+def named_by_device(settings):
+    return _NamedByDevice(settings)

@@ -346,3 +346,41 @@ def test_report_html_has_a_thumbnail_pair_per_clip(tmp_path):
     assert page.count('<img src="data:image/jpeg;base64,') == 2 * len(GOOD)
     assert page.count('alt="source"') == page.count('alt="cartoon"') == len(GOOD)
     assert CORRUPT in page and "not a readable video" in page
+
+
+def test_batch_imports_nothing_heavy():
+    code = "import sys, vidtoon.batch, vidtoon.cli; print(sorted(m for m in ('ray', 'torch', 'av', 'cv2') if m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("backend", "jobs", "cpus", "gpus", "clips", "count"),
+    [
+        ("classic", None, 8, 0, 100, 8),  # one per CPU
+        ("classic", None, 8, 0, 3, 3),  # never more than the clips
+        ("classic", 2, 8, 0, 100, 2),  # as asked
+        ("pix2pix", None, 8, 4, 100, 4),  # one per GPU
+        ("pix2pix", None, 8, 0, 100, 1),  # no GPU: one, on the CPU
+    ],
+)
+def test_worker_count(backend, jobs, cpus, gpus, clips, count):
+    from vidtoon.workers import worker_count
+
+    assert worker_count(backend, jobs, cpus, gpus, clips) == count
+
+
+def test_diffusion_workers_get_one_gpu_each(tmp_path, monkeypatch):
+    """One worker per GPU, each seeing only its own through CUDA_VISIBLE_DEVICES (the
+    worker's backend here names itself after it; no GPU is needed to check the wiring)."""
+    import vidtoon.workers
+    from batch_helpers import named_by_device
+
+    monkeypatch.setattr(vidtoon.workers, "local_gpus", lambda: ["3", "5"])
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    root = tmp_path / "in"
+    make_flat(root, 6, frames=3)
+    result = run_batch(BatchOptions(root, tmp_path / "out"), settings(backend="pix2pix"), factory=named_by_device)
+    assert result.workers == "2 local worker processes on GPU 3, 5"
+    seen = {r.worker: r.backend for r in result.results}  # (a worker that loaded late may get no clip)
+    assert seen and seen.items() <= {"w1": "cuda3", "w2": "cuda5"}.items()
+    assert "CUDA_VISIBLE_DEVICES" not in os.environ

@@ -54,6 +54,7 @@ VIDEO_SUFFIXES = frozenset(
 )
 DEFAULT_SUFFIX = ".mp4"  # for inputs whose own container vidtoon does not write (.flv, .ts, ...)
 POLL_SECONDS = 0.1
+WAIT_NOTE_SECONDS = 60  # say so when no worker is ready after this long
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class BatchOptions:
     recursive: bool = False  # descend into subfolders (the tree is mirrored)
     globs: tuple[str, ...] = ()  # file-name patterns; empty: the usual video suffixes
     suffix: str | None = None  # output suffix; None: the input's when vidtoon writes it, else .mp4
-    jobs: int | None = None  # workers; None: one per GPU (pix2pix), one per 2 CPUs (classic)
+    jobs: int | None = None  # workers; None: one per GPU (pix2pix), one per CPU (classic)
     force: bool = False  # redo every clip, and replace outputs vidtoon did not record
     ray: str | None = None  # None: local processes; "local": a new local Ray; else a Ray address ("auto")
     retries: int = 1  # more tries for a clip whose worker died (a bad clip is not retried)
@@ -194,10 +195,12 @@ def run_batch(
     check_encoding(jobs, settings, options.suffix is not None)
     out_dir.mkdir(parents=True, exist_ok=True)
     with _exclusive(out_dir):
+        _remove_json_temporaries(out_dir)
         pool = _make_pool(options, factory or default_factory)
         results: dict[str, ClipResult] = {}
         inflight: dict[str, Job] = {}
         template = settings
+        planned = False
         try:
             # 2. The backend, resolved where the clips will run, and the settings' fingerprint.
             template, why = pool.resolve(replace(settings, input=in_dir, output=out_dir, overwrite=True))
@@ -206,10 +209,11 @@ def run_batch(
             manifest = Manifest.load(out_dir)
             todo = _plan(jobs, manifest, fingerprint, options.force, results)
             manifest.save()
+            planned = True
             for job in todo:
                 _remove_temporaries(job.output)
-            observer.begin([j.rel for j in jobs], [results[j.rel] for j in jobs if j.rel in results], template.backend)
             observer.note(f"backend: {template.backend} ({why})")
+            observer.begin([j.rel for j in jobs], [results[j.rel] for j in jobs if j.rel in results], template.backend)
             # 4. The work.
             if todo:
                 pool.start(template, len(todo))
@@ -217,7 +221,7 @@ def run_batch(
                 _schedule(pool, todo, manifest, fingerprint, options.retries, observer, results, inflight)
         except BaseException as error:
             _stop(pool, inflight, observer)
-            if isinstance(error, (KeyboardInterrupt, SystemExit)):  # Ctrl-C, SIGTERM: say what was kept
+            if planned:  # Ctrl-C, SIGTERM, or a worker that could not load: report what was kept
                 result = _finish(options, jobs, results, started, pool, template, ignored, interrupted=True)
                 if isinstance(error, KeyboardInterrupt):
                     raise BatchInterrupted(result) from error
@@ -365,6 +369,7 @@ def _schedule(
     """Keep every ready worker busy with one clip until all are done."""
     waiting = deque(todo)
     attempts: Counter[str] = Counter()
+    since, no_wait_note = time.monotonic(), False
 
     def record(result: ClipResult) -> None:
         results[result.rel] = result  # first, so that the report is never behind the manifest
@@ -427,7 +432,10 @@ def _schedule(
                     error = f"{event.why}, {attempts[job.rel]} times"
                     record(ClipResult(job.rel, job.output_rel, "failed", error=error, attempts=attempts[job.rel]))
             elif isinstance(event, Ready):
-                pass  # pool.idle() lists it from now on
+                no_wait_note = True  # pool.idle() lists it from now on
+        if not no_wait_note and time.monotonic() - since > WAIT_NOTE_SECONDS:
+            observer.note("still waiting for a worker to load the backend (on Ray: for the cluster to place one)")
+            no_wait_note = True
         observer.tick()
 
 
@@ -487,6 +495,13 @@ def _remove_temporaries(output: Path) -> None:
             if pattern.fullmatch(entry.name):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
+
+
+def _remove_json_temporaries(out_dir: Path) -> None:
+    """The manifest's and report's temporary files, left by a run killed mid-write."""
+    for path in out_dir.glob(".*.json.*.tmp"):
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 @contextlib.contextmanager

@@ -199,7 +199,7 @@ def _add_batch_command(commands: argparse._SubParsersAction, common: argparse.Ar
     )
     batch.add_argument(
         "-j", "--jobs", type=int, metavar="N",
-        help="workers at once (default: one per GPU for pix2pix, one per 2 CPUs for classic; with --ray, per cluster)",
+        help="workers at once (default: one per GPU for pix2pix, one per CPU for classic; with --ray, of the cluster)",
     )
     batch.add_argument("--force", action="store_true", help="redo every clip, and replace outputs no earlier batch made")
     batch.add_argument(

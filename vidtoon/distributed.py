@@ -34,7 +34,7 @@ from .workers import (
     Lost,
     Ready,
     Started,
-    _picklable,
+    picklable_error,
     process_clip,
     worker_count,
 )
@@ -58,7 +58,7 @@ class ClipWorker:
         try:
             self._backend = self._factory(self._template)
         except Exception as e:  # noqa: BLE001
-            return _picklable(e)
+            return picklable_error(e)
         return None
 
     def process(self, job: Job) -> ClipResult:
@@ -137,15 +137,17 @@ class RayPool:
     def resolve(self, settings: Settings) -> tuple[Settings, str]:
         """`auto` is decided on a GPU node when the cluster has one (it checks its own
         CUDA and weights), else it is classic."""
-        ray = self._connect()
         if settings.backend != "auto":
             return settings, "as asked"
+        ray = self._connect()
         if self._resources.get("GPU", 0) < 1:
             return replace(settings, backend="classic"), "auto: the Ray cluster has no GPU"
         name, why = ray.get(ray.remote(num_gpus=1)(_choose).remote("auto"))
         return replace(settings, backend=name), why
 
     def describe(self) -> str:
+        if self._ray is None:
+            return "no Ray workers (nothing to do)"
         cpus, gpus = int(self._resources.get("CPU", 0)), int(self._resources.get("GPU", 0))
         nodes = sum(1 for key in self._resources if key.startswith("node:") and key != "node:__internal_head__")
         cluster = f"a Ray cluster of {nodes} node{'s' if nodes != 1 else ''}, {cpus} CPUs, {gpus} GPUs"

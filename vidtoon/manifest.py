@@ -97,7 +97,8 @@ class Manifest:
             return cls(path)
         if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("clips"), dict):
             return cls(path)
-        return cls(path, data["clips"])
+        clips = {rel: entry for rel, entry in data["clips"].items() if isinstance(entry, dict)}
+        return cls(path, clips)
 
     def save(self) -> None:
         write_json(self.path, {"format": FORMAT, "vidtoon": __version__, "clips": self.clips})
@@ -118,7 +119,7 @@ class Manifest:
             stamp = file_stamp(source)
         except OSError:
             return False
-        recorded = entry.get("input", {})
+        recorded = entry.get("input") or {}
         if stamp == {"size": recorded.get("size"), "mtime_ns": recorded.get("mtime_ns")}:
             return True
         if stamp["size"] != recorded.get("size") or not recorded.get("sha256"):
@@ -143,7 +144,7 @@ class Manifest:
             stamp = file_stamp(source)
         except OSError:
             return False
-        recorded = entry.get("input", {})
+        recorded = entry.get("input") or {}
         unchanged = stamp == {"size": recorded.get("size"), "mtime_ns": recorded.get("mtime_ns")}
         return unchanged and landed >= entry.get("started_ns", float("inf"))
 
