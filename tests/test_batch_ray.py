@@ -17,7 +17,7 @@ from vidtoon.config import Settings
 pytestmark = pytest.mark.slow  # a Ray start is ~5 s
 
 VIDTOON = [sys.executable, "-m", "vidtoon"]
-QUIET_RAY = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DISABLE_IMPORT_WARNING": "1"}
+QUIET_RAY = {"RAY_USAGE_STATS_ENABLED": "0"}
 
 
 def ray_daemons() -> set[int]:

@@ -184,7 +184,8 @@ def _add_batch_command(commands: argparse._SubParsersAction, common: argparse.Ar
         description="Cartoonize every clip in IN_DIR into OUT_DIR, mirroring the folder tree. A rerun "
         "skips clips already done with the same input and settings (OUT_DIR/vidtoon-manifest.json) "
         "and finishes the rest; a bad clip is reported and the rest go on. Writes OUT_DIR/report.json. "
-        "Exit code 0: all clips done; 5: some failed; 2: the batch could not start.",
+        "Exit code 0: all clips done; 5: some failed; 2: the batch could not start; 4: the backend "
+        "or Ray cluster asked for is not available.",
     )
     batch.add_argument("in_dir", type=Path, metavar="IN_DIR", help="folder of clips")
     batch.add_argument("-o", "--output", type=Path, required=True, metavar="OUT_DIR", help="where the cartoons go (created if needed)")

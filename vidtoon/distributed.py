@@ -39,7 +39,7 @@ from .workers import (
     worker_count,
 )
 
-CLASSIC_CPUS = 1  # Ray CPUs each classic actor reserves
+CPUS_PER_ACTOR = 1  # Ray CPUs each actor without a GPU reserves (it still uses what threads it likes)
 STOP_WAIT = 10.0  # seconds to wait for killed actors to go before cleaning up after them
 
 
@@ -77,12 +77,6 @@ class Inbox:
     def drain(self) -> list[object]:
         events, self._events = self._events, []
         return events
-
-
-def _choose(requested: str) -> tuple[str, str]:
-    from .backends import choose
-
-    return choose(requested)
 
 
 class RayPool:
@@ -125,7 +119,7 @@ class RayPool:
                         log_to_driver=False,  # worker output would tear the live table; errors come back as results
                         configure_logging=False,
                     )
-            except (ConnectionError, ValueError, RuntimeError) as e:
+            except Exception as e:  # noqa: BLE001 - Ray raises many kinds here; all mean "no cluster"
                 raise BackendUnavailable(f"cannot reach a Ray cluster at {self._address!r} ({_short(e)})") from None
             finally:
                 signal.signal(signal.SIGTERM, keep)
@@ -142,7 +136,9 @@ class RayPool:
         ray = self._connect()
         if self._resources.get("GPU", 0) < 1:
             return replace(settings, backend="classic"), "auto: the Ray cluster has no GPU"
-        name, why = ray.get(ray.remote(num_gpus=1)(_choose).remote("auto"))
+        from .backends import choose
+
+        name, why = ray.get(ray.remote(num_gpus=1)(choose).remote("auto"))
         return replace(settings, backend=name), why
 
     def describe(self) -> str:
@@ -166,7 +162,7 @@ class RayPool:
         if template.backend == "pix2pix" and gpus:
             self._options = {"num_gpus": 1}
         else:
-            self._options = {"num_cpus": CLASSIC_CPUS}
+            self._options = {"num_cpus": CPUS_PER_ACTOR}
         self._inbox = ray.remote(num_cpus=0)(Inbox).remote()
         self._actor_class = ray.remote(ClipWorker)
         for _ in range(self._count):

@@ -108,10 +108,8 @@ class Manifest:
 
         Size and mtime decide quickly; when only the mtime moved (a copy, a touch),
         the content hash decides, and the new mtime is remembered."""
-        entry = self.clips.get(rel)
-        if not entry or entry.get("state") != "done":
-            return False
-        if entry.get("settings") != fingerprint or entry.get("output") != output_rel:
+        entry = self._entry(rel, "done", output_rel, fingerprint)
+        if entry is None:
             return False
         try:
             if output.stat().st_size != entry.get("output_size"):
@@ -134,10 +132,8 @@ class Manifest:
 
     def landed_while_running(self, rel: str, source: Path, output: Path, output_rel: str, fingerprint: str) -> bool:
         """Did a run that died (or was stopped) finish this clip after handing it out?"""
-        entry = self.clips.get(rel)
-        if not entry or entry.get("state") != "running":
-            return False
-        if entry.get("settings") != fingerprint or entry.get("output") != output_rel:
+        entry = self._entry(rel, "running", output_rel, fingerprint)
+        if entry is None:
             return False
         try:
             landed = output.stat().st_mtime_ns
@@ -147,6 +143,13 @@ class Manifest:
         recorded = entry.get("input") or {}
         unchanged = stamp == {"size": recorded.get("size"), "mtime_ns": recorded.get("mtime_ns")}
         return unchanged and landed >= entry.get("started_ns", float("inf"))
+
+    def _entry(self, rel: str, state: str, output_rel: str, fingerprint: str) -> dict[str, Any] | None:
+        """rel's entry if it is in `state` and was made for this output with these settings."""
+        entry = self.clips.get(rel)
+        if entry and entry.get("state") == state and entry.get("settings") == fingerprint and entry.get("output") == output_rel:
+            return entry
+        return None
 
     def mark_running(self, rel: str, input_stamp: dict[str, int], output_rel: str, fingerprint: str, started_ns: int) -> None:
         self.clips[rel] = {

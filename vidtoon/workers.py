@@ -261,7 +261,7 @@ class LocalPool:
             name=f"vidtoon-{label}",
             daemon=True,
         )
-        with _environment(CUDA_VISIBLE_DEVICES=device):
+        with _environment(CUDA_VISIBLE_DEVICES=device), _sigint_ignored():
             process.start()
         self._slots[label] = _Slot(process, inbox, label, device)
 
@@ -399,6 +399,21 @@ def _exit_reason(code: int) -> str:
             return f"killed by {signal.Signals(-code).name}"
         return f"killed by signal {-code}"
     return f"exit code {code}"
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """A child started while SIGINT is ignored is born ignoring it (Python keeps an
+    inherited SIG_IGN), so a Ctrl-C that reaches it while it is still importing
+    cannot print a traceback; the parent handles Ctrl-C for all."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextlib.contextmanager
