@@ -384,3 +384,65 @@ def test_diffusion_workers_get_one_gpu_each(tmp_path, monkeypatch):
     seen = {r.worker: r.backend for r in result.results}  # (a worker that loaded late may get no clip)
     assert seen and seen.items() <= {"w1": "cuda3", "w2": "cuda5"}.items()
     assert "CUDA_VISIBLE_DEVICES" not in os.environ
+
+
+class ScriptedPool:
+    """A pool without processes: each clip it is given gets the events `script(job, attempt)` returns."""
+
+    def __init__(self, script):
+        self.script, self.queued, self.attempts = script, [], {}
+
+    def resolve(self, settings):
+        return settings, "as asked"
+
+    def start(self, template, clips):
+        pass
+
+    def describe(self):
+        return "a scripted pool"
+
+    def idle(self):
+        return [] if self.queued else ["f1"]
+
+    def submit(self, worker, job):
+        self.attempts[job.rel] = self.attempts.get(job.rel, 0) + 1
+        self.queued.extend(self.script(job, self.attempts[job.rel]))
+
+    def poll(self, timeout):
+        events, self.queued = self.queued, []
+        return events
+
+    def close(self, graceful):
+        pass
+
+
+def test_scheduler_retries_lost_clips_and_checks_outputs_are_visible(tmp_path, monkeypatch):
+    import vidtoon.batch
+    from vidtoon.workers import ClipResult, Finished, Lost
+
+    def script(job, attempt):
+        if job.rel == names[0]:  # the worker dies every time
+            return [Lost(job.rel, "its worker process died (killed by SIGKILL)")]
+        if job.rel == names[1] and attempt == 1:  # dies once; its late result is ignored, the retry counts
+            return [Lost(job.rel, "its worker process died (killed by SIGKILL)"), Finished(ClipResult(job.rel, job.output_rel, "failed", error="late"))]
+        # "done", but nothing appeared in OUT_DIR: as when an actor's node does not share it
+        return [Finished(ClipResult(job.rel, job.output_rel, "done", frames=3, seconds=0.1, output_size=99, input={}))]
+
+    root = tmp_path / "in"
+    names = make_flat(root, 3, frames=2)
+    monkeypatch.setattr(vidtoon.batch, "_make_pool", lambda options, factory: ScriptedPool(script))
+    notes = []
+
+    class Notes(vidtoon.batch.NoBatchObserver):
+        def note(self, message):
+            notes.append(message)
+
+    result = run_batch(BatchOptions(root, tmp_path / "out"), settings(), Notes())
+    by_clip = {r.rel: r for r in result.results}
+    assert by_clip[names[0]].status == "failed" and by_clip[names[0]].attempts == 2
+    assert by_clip[names[0]].error == "its worker process died (killed by SIGKILL), 2 times"
+    assert f"{names[0]}: its worker process died (killed by SIGKILL); trying again" in notes
+    for name in names[1:]:
+        assert by_clip[name].status == "failed" and "OUT_DIR must be on a filesystem that every node shares" in by_clip[name].error
+    assert by_clip[names[1]].attempts == 2
+    assert {e["state"] for e in Manifest.load(tmp_path / "out").clips.values()} == {"failed"}
