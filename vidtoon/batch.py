@@ -340,12 +340,14 @@ def _adopt(job: Job, manifest: Manifest, fingerprint: str) -> ClipResult:
     from .reader import open_video
 
     entry = manifest.clips[job.rel]
-    frames = None
+    frames = digest = None
     with contextlib.suppress(Exception):
         with open_video(job.output) as video:
             frames = video.info.frame_count
+    with contextlib.suppress(OSError):
+        digest = file_digest(job.source)
     manifest.mark_done(job.rel, {
-        "input": {**entry["input"], "sha256": file_digest(job.source)},
+        "input": {**entry["input"], "sha256": digest},
         "output": job.output_rel,
         "output_size": job.output.stat().st_size,
         "settings": fingerprint,
