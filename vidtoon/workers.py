@@ -187,9 +187,9 @@ class _Slot:
 
 def worker_count(backend: str, jobs: int | None, cpus: int, gpus: int, clips: int) -> int:
     """How many workers: as asked, else one per GPU for diffusion (one on the CPU
-    without a GPU) and one per CPU for classic (measured: on 2 CPUs, 2 workers
-    beat 1 by ~1.4x, as one clip's decode, filter and encode run mostly in
-    turn); never more than there are clips."""
+    without a GPU) and one per CPU for classic (one clip's decode, filter and
+    encode run mostly in turn; on 2 busy CPUs benchmarks/batch.py measured 2
+    workers 1.1-1.45x faster than 1); never more than there are clips."""
     if jobs:
         count = jobs
     elif backend == "pix2pix":
