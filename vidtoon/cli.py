@@ -3,6 +3,7 @@
     vidtoon cartoonize in.mp4 -o out.mp4 [--backend auto|classic|pix2pix] ...
     vidtoon image in.png -o out.png [--frame N] ...   (same options; one picture)
     vidtoon info in.mp4
+    vidtoon batch clips/ -o cartoons/ [--recursive] [--jobs N] [--ray [ADDRESS]] ...
 
 Every error vidtoon raises on purpose becomes one line on stderr and an exit
 code (see ExitStatus); --traceback shows the real traceback instead.
@@ -30,6 +31,7 @@ class ExitStatus(IntEnum):
     BAD_INPUT = 2  # bad usage, bad option value, unreadable or unusable input
     WRITE_FAILED = 3  # the output could not be written (disk full, permissions)
     BACKEND_UNAVAILABLE = 4  # the backend asked for cannot run here
+    SOME_FAILED = 5  # batch: the others are done, but some clips failed (see report.json)
     INTERRUPTED = 130  # Ctrl-C
     TERMINATED = 143  # SIGTERM
 
@@ -93,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     image.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists")
     image.add_argument("--frame", type=int, default=0, help="which frame of a video, 0-based (default 0)")
     image.set_defaults(run=_image)
+    _add_batch_command(commands, common)
 
     info = commands.add_parser("info", parents=[common], help="show what vidtoon sees in a video file")
     info.add_argument("input", type=Path, metavar="INPUT")
@@ -235,6 +238,78 @@ def _info(args: argparse.Namespace, console: Console) -> int:
     if info.duration is not None:
         print(f"  duration {info.duration:.3f} s, time base {info.time_base}, rotation {info.rotation}")
     return ExitStatus.SUCCESS
+
+
+def _add_batch_command(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    batch = commands.add_parser(
+        "batch",
+        parents=[common, cartoon_options()],
+        help="cartoonize every clip in a folder (tree), resumably, locally or on a Ray cluster",
+        description="Cartoonize every clip in IN_DIR into OUT_DIR, mirroring the folder tree. A rerun "
+        "skips clips already done with the same input and settings (OUT_DIR/vidtoon-manifest.json) "
+        "and finishes the rest; a bad clip is reported and the rest go on. Writes OUT_DIR/report.json. "
+        "Exit code 0: all clips done; 5: some failed; 2: the batch could not start; 4: the backend "
+        "or Ray cluster asked for is not available.",
+    )
+    batch.add_argument("in_dir", type=Path, metavar="IN_DIR", help="folder of clips")
+    batch.add_argument("-o", "--output", type=Path, required=True, metavar="OUT_DIR", help="where the cartoons go (created if needed)")
+    batch.add_argument("-r", "--recursive", action="store_true", help="also take clips from subfolders (the tree is mirrored)")
+    batch.add_argument(
+        "--glob", action="append", metavar="PATTERN",
+        help="take files whose name matches PATTERN, e.g. '*.mp4' (repeatable; default: the usual video suffixes)",
+    )
+    batch.add_argument(
+        "--suffix", metavar=".EXT",
+        help="output container for every clip, e.g. .mp4 (default: the input's own when vidtoon writes it, else .mp4)",
+    )
+    batch.add_argument(
+        "-j", "--jobs", type=int, metavar="N",
+        help="workers at once (default: one per GPU for pix2pix, one per CPU for classic; with --ray, of the cluster)",
+    )
+    batch.add_argument("--force", action="store_true", help="redo every clip, and replace outputs no earlier batch made")
+    batch.add_argument(
+        "--ray", nargs="?", const="local", metavar="ADDRESS",
+        help="run on Ray: alone, a new local Ray instance; 'auto' the cluster this machine joined (ray start); or an address",
+    )
+    batch.add_argument("--report-html", action="store_true", help="also write OUT_DIR/report.html with a source/cartoon thumbnail pair per clip")
+    batch.set_defaults(run=_batch)
+
+
+def _batch(args: argparse.Namespace, console: Console) -> int:
+    from .batch import BatchInterrupted, BatchOptions, run_batch
+    from .batch_table import BatchTable, print_summary
+
+    options = BatchOptions(
+        in_dir=args.in_dir,
+        out_dir=args.output,
+        recursive=args.recursive,
+        globs=tuple(args.glob or ()),
+        suffix=args.suffix,
+        jobs=args.jobs,
+        force=args.force,
+        ray=args.ray,
+        report_html=args.report_html,
+    )
+    settings = settings_from_args(args, args.in_dir, args.output, overwrite=True)
+    try:
+        result = run_batch(options, settings, None if args.quiet else BatchTable(console))
+    except BatchInterrupted as stop:
+        kept = stop.result.count("done") + stop.result.count("skipped")
+        console.print(
+            f"[yellow]interrupted[/]: {kept} of {len(stop.result.results)} clips are done and kept, clips in "
+            "progress left nothing behind; run the same command again to finish"
+        )
+        return ExitStatus.INTERRUPTED
+    if args.quiet:
+        for clip in result.failed:
+            console.print(f"[bold red]error:[/] {escape(clip.rel)}: {escape(clip.error or 'failed')}")
+    else:
+        made = result.count("done") + len(result.failed)
+        rate = f" ({made / result.seconds:.2f} clips/s)" if made and result.seconds > 0 else ""
+        counts = f"{result.count('done')} done, {result.count('skipped')} up to date, {len(result.failed)} failed"
+        where = escape(str(result.html or result.report))
+        print_summary(console, result.results, f"{counts} in {result.seconds:.1f} s{rate}; report: {where}")
+    return ExitStatus.SOME_FAILED if result.failed else ExitStatus.SUCCESS
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

@@ -1,0 +1,448 @@
+"""vidtoon batch on local worker processes: a real tree of clips, real outputs, resume after kill -9."""
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, replace
+
+import psutil
+import pytest
+from batch_helpers import (
+    CORRUPT,
+    GOOD,
+    cannot_load,
+    check_output,
+    crash_on_width_80,
+    leftovers,
+    make_flat,
+    make_tree,
+    report,
+    stamps,
+    statuses,
+)
+from clips import audio_packets, make_clip
+
+from vidtoon.batch import BatchOptions, find_clips, make_job, run_batch
+from vidtoon.cli import ExitStatus
+from vidtoon.config import ClassicSettings, EncodeSettings, Settings
+from vidtoon.errors import BackendUnavailable
+from vidtoon.manifest import MANIFEST_NAME, Manifest, settings_fingerprint
+
+VIDTOON = [sys.executable, "-m", "vidtoon"]
+CLASSIC = ["--backend", "classic"]  # auto would import torch just to find no GPU
+
+
+def batch(*args, **kwargs):
+    return subprocess.run([*VIDTOON, "batch", *map(str, args)], capture_output=True, text=True, timeout=180, **kwargs)
+
+
+def settings(**changes):
+    return replace(Settings(input=".", output=".", backend="classic"), **changes)
+
+
+def test_tree_outputs_report_exit_code_and_resume(tmp_path):
+    tree = make_tree(tmp_path / "in")
+    before = tree.digest()
+    out = tmp_path / "out"
+    proc = batch(tree.root, "-o", out, "-r", "-q", "-j", "2", *CLASSIC)
+    assert proc.returncode == ExitStatus.SOME_FAILED, proc.stderr
+    # -q: exactly one line, for the one bad clip, naming it; never a traceback
+    assert proc.stderr.splitlines() == [proc.stderr.splitlines()[0]]
+    assert proc.stderr.startswith(f"error: {CORRUPT}: not a readable video")
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    for rel in GOOD:
+        check_output(tree.root / rel, out / rel)
+    assert audio_packets(out / "silent.mp4") == []
+    made = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert made == sorted([*GOOD, "report.json", MANIFEST_NAME])  # nothing for the bad clip, the text or the hidden file
+    assert tree.digest() == before  # inputs untouched
+
+    data = report(out)
+    assert data["counts"] == {"done": 4, "skipped": 0, "failed": 1, "interrupted": 0}
+    assert data["ignored_files"] == 1 and data["backend"] == "classic"
+    clips = {c["clip"]: c for c in data["clips"]}
+    assert list(clips) == sorted(clips, key=lambda rel: rel.split("/"))
+    for rel in GOOD:
+        c = clips[rel]
+        assert c["status"] == "done" and c["frames"] == tree.frames[rel] and c["error"] is None
+        assert c["seconds"] > 0 and c["fps"] == pytest.approx(c["frames"] / c["seconds"], rel=0.05)
+    assert clips[CORRUPT]["status"] == "failed" and "not a readable video" in clips[CORRUPT]["error"]
+
+    # A rerun skips the finished clips (the output files are not even rewritten) and retries the bad one.
+    kept = stamps(out, GOOD)
+    again = batch(tree.root, "-o", out, "-r", *CLASSIC)
+    assert again.returncode == ExitStatus.SOME_FAILED, again.stderr
+    assert "4 of 5 clips are up to date" in again.stderr and f"failed {CORRUPT}" in again.stderr
+    assert "0 done, 4 up to date, 1 failed" in again.stderr and "Traceback" not in again.stderr
+    assert stamps(out, GOOD) == kept
+    assert statuses(out) == {**{rel: "skipped" for rel in GOOD}, CORRUPT: "failed"}
+    assert {c["clip"]: c["frames"] for c in report(out)["clips"] if c["status"] == "skipped"} == tree.frames
+    assert leftovers(out) == []
+
+
+def test_settings_change_and_force_redo(tmp_path):
+    root = tmp_path / "in"
+    names = make_flat(root, 3, frames=6)
+    out = tmp_path / "out"
+    assert batch(root, "-o", out, "-q", *CLASSIC).returncode == 0
+    first = stamps(out, names)
+    assert batch(root, "-o", out, "-q", *CLASSIC, "--levels", "4").returncode == 0
+    second = stamps(out, names)
+    assert all(second[n] != first[n] for n in names)  # every clip redone
+    assert set(statuses(out).values()) == {"done"}
+    assert batch(root, "-o", out, "-q", *CLASSIC, "--levels", "4").returncode == 0
+    assert stamps(out, names) == second and set(statuses(out).values()) == {"skipped"}
+    assert batch(root, "-o", out, "-q", *CLASSIC, "--levels", "4", "--force").returncode == 0
+    assert all(stamps(out, names)[n] != second[n] for n in names)
+    assert set(statuses(out).values()) == {"done"}
+
+
+def test_input_and_output_changes_are_noticed(tmp_path):
+    root = tmp_path / "in"
+    names = make_flat(root, 4, frames=5)
+    out = tmp_path / "out"
+    options = BatchOptions(root, out, jobs=1)
+
+    def run():
+        result = run_batch(options, settings())
+        return {r.rel: r.status for r in result.results}
+
+    assert set(run().values()) == {"done"}
+    first = stamps(out, names)
+    os.utime(root / names[0], ns=(1, 1))  # new mtime, same bytes: the hash says unchanged
+    make_clip(root / names[1], frames=7)  # new content
+    (out / names[2]).write_bytes(b"truncated")  # a damaged output
+    (out / names[3]).unlink()  # a deleted output
+    assert run() == {names[0]: "skipped", names[1]: "done", names[2]: "done", names[3]: "done"}
+    assert stamps(out, names)[names[0]] == first[names[0]]
+    check_output(root / names[1], out / names[1])
+    assert Manifest.load(out).clips[names[0]]["input"]["mtime_ns"] == 1  # remembered: no hashing next time
+    assert set(run().values()) == {"skipped"}
+
+
+def test_fingerprint_covers_every_field_but_the_paths():
+    base = settings()
+    fp = settings_fingerprint(base)
+    assert settings_fingerprint(replace(base, input="x.mp4", output="y.mkv", overwrite=True)) == fp
+    for changed in (
+        replace(base, classic=ClassicSettings(levels=4)),
+        replace(base, encode=EncodeSettings(crf=30)),
+        replace(base, compare=True),
+        replace(base, batch_size=4),
+        replace(base, backend="pix2pix"),
+    ):
+        assert settings_fingerprint(changed) != fp
+
+    # A field another part of vidtoon adds later counts without any change here.
+    @dataclass(frozen=True)
+    class Later:
+        seed: int = 0
+
+    @dataclass(frozen=True)
+    class Extended(Settings):
+        later: Later = Later()
+
+    one = Extended(input=".", output=".", backend="classic")
+    assert settings_fingerprint(one) != settings_fingerprint(replace(one, later=Later(seed=1)))
+
+
+def test_kill_9_mid_batch_then_resume_does_each_clip_once(tmp_path):
+    root = tmp_path / "in"
+    names = make_flat(root, 8, frames=48, width=160, height=120)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([*VIDTOON, "batch", str(root), "-o", str(out), "-q", "-j", "2", *CLASSIC], stderr=subprocess.PIPE)
+    manifest = out / MANIFEST_NAME
+    deadline = time.monotonic() + 120
+    done: list[str] = []
+    while not done:  # kill as soon as one clip is recorded
+        assert time.monotonic() < deadline and proc.poll() is None, "the batch ended before a kill could land"
+        try:
+            done = [k for k, v in json.loads(manifest.read_text())["clips"].items() if v["state"] == "done"]
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.005)
+    workers = psutil.Process(proc.pid).children(recursive=True)
+    proc.kill()
+    proc.wait(30)
+    _, alive = psutil.wait_procs(workers, timeout=15)
+    assert alive == [], "worker processes outlived their parent"
+
+    landed = stamps(out, names)  # complete outputs only: the writer renames a file into place when done
+    assert set(done) <= set(landed) and len(landed) < len(names), (done, landed)
+    for name in landed:
+        check_output(root / name, out / name)
+
+    proc = subprocess.run([*VIDTOON, "batch", str(root), "-o", str(out), "-q", "-j", "2", *CLASSIC], capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    for name in names:
+        check_output(root / name, out / name)
+    # Nothing twice: every output that had landed before the kill is the same file now...
+    assert {n: s for n, s in stamps(out, names).items() if n in landed} == landed
+    # ...and the rerun did exactly the others.
+    assert statuses(out) == {n: "skipped" if n in landed else "done" for n in names}
+    assert leftovers(out) == []
+
+
+def test_ctrl_c_stops_workers_and_leaves_a_consistent_manifest(tmp_path):
+    root = tmp_path / "in"
+    names = make_flat(root, 6, frames=60, width=160, height=120)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [*VIDTOON, "batch", str(root), "-o", str(out), "-j", "2", *CLASSIC],
+        stderr=subprocess.PIPE, text=True, start_new_session=True,  # its own group, as a terminal's Ctrl-C hits it
+    )
+    deadline = time.monotonic() + 120
+    while not any(p.name.endswith(".part") for p in out.glob(".*")):
+        assert time.monotonic() < deadline and proc.poll() is None, "never started writing"
+        time.sleep(0.01)
+    time.sleep(0.2)
+    workers = psutil.Process(proc.pid).children(recursive=True)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == ExitStatus.INTERRUPTED, err
+    assert "interrupted" in err and "run the same command again" in err and "Traceback" not in err
+    _, alive = psutil.wait_procs(workers, timeout=15)
+    assert alive == []
+    assert leftovers(out) == []
+    clips = Manifest.load(out).clips
+    for name, entry in clips.items():
+        if entry["state"] == "done":
+            assert (out / name).stat().st_size == entry["output_size"]
+            check_output(root / name, out / name)
+    assert report(out)["interrupted"] is True
+    assert batch(root, "-o", out, "-q", "-j", "2", *CLASSIC).returncode == 0
+    assert set(statuses(out).values()) <= {"done", "skipped"}
+    for name in names:
+        check_output(root / name, out / name)
+
+
+def test_a_crashing_worker_is_replaced_and_its_clip_retried_once(tmp_path):
+    root = tmp_path / "in"
+    make_flat(root, 2, frames=4)
+    make_clip(root / "crash.mp4", width=80, frames=4)
+    out = tmp_path / "out"
+    result = run_batch(BatchOptions(root, out, jobs=2), settings(), factory=crash_on_width_80)
+    by_clip = {r.rel: r for r in result.results}
+    assert by_clip["crash.mp4"].status == "failed" and by_clip["crash.mp4"].attempts == 2
+    assert "worker process died (killed by SIGKILL), 2 times" in by_clip["crash.mp4"].error
+    assert by_clip["clip00.mp4"].status == by_clip["clip01.mp4"].status == "done"
+    assert not (out / "crash.mp4").exists() and leftovers(out) == []
+
+
+def test_a_backend_that_cannot_load_stops_the_batch_before_any_clip(tmp_path):
+    root = tmp_path / "in"
+    make_flat(root, 2, frames=3)
+    with pytest.raises(BackendUnavailable, match="no weights"):
+        run_batch(BatchOptions(root, tmp_path / "out", jobs=2), settings(), factory=cannot_load)
+    workers = [p for p in psutil.Process().children(recursive=True) if "resource_tracker" not in " ".join(p.cmdline())]
+    assert workers == []
+    assert list((tmp_path / "out").glob("*.mp4")) == []
+
+
+@pytest.mark.parametrize(
+    ("make_args", "message"),
+    [
+        (lambda t: [t / "missing", "-o", t / "out"], "no such directory"),
+        (lambda t: [t / "in", "-o", t / "in"], "must not be the input folder"),
+        (lambda t: [t / "in" / "sub", "-o", t / "in"], "must not be the input folder or contain it"),
+        (lambda t: [t / "in" / "a.mp4", "-o", t / "out"], "batch takes a directory"),
+        (lambda t: [t / "in" / "sub" / "deep" / "empty", "-o", t / "out"], "no clips found"),
+        (lambda t: [t / "in", "-o", t / "out", "--codec", "libvpx-vp9", "--suffix", "avi"], "cannot be written into .avi"),
+        (lambda t: [t / "in", "-o", t / "out", "-r", "--codec", "mpeg4", "--glob", "*.webm"], "or choose the output container"),
+        (lambda t: [t / "in", "-o", t / "out", "--suffix", ".txt"], "--suffix '.txt' is not a container"),
+        (lambda t: [t / "in", "-o", t / "out", "--jobs", "0"], "--jobs must be at least 1"),
+        (lambda t: [t / "in", "-o", t / "out", "--levels", "99"], "--levels must be between"),
+    ],
+)
+def test_a_batch_that_cannot_start_exits_2_in_one_line(tmp_path, make_args, message):
+    (tmp_path / "in" / "sub" / "deep" / "empty").mkdir(parents=True)
+    make_clip(tmp_path / "in" / "a.mp4", frames=2)
+    make_clip(tmp_path / "in" / "sub" / "w.webm", frames=2)
+    proc = batch(*make_args(tmp_path), *CLASSIC)
+    assert proc.returncode == ExitStatus.BAD_INPUT, proc.stderr
+    assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+def test_one_batch_per_out_dir(tmp_path):
+    make_flat(tmp_path / "in", 1, frames=2)
+    out = tmp_path / "out"
+    out.mkdir()
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # as a running batch holds it
+        proc = batch(tmp_path / "in", "-o", out, *CLASSIC)
+    finally:
+        os.close(fd)
+    assert proc.returncode == ExitStatus.BAD_INPUT and "another vidtoon batch is writing into it" in proc.stderr
+
+
+def test_outputs_vidtoon_did_not_make_are_kept_unless_forced(tmp_path):
+    root = tmp_path / "in"
+    names = make_flat(root, 2, frames=3)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / names[0]).write_bytes(b"keep me")
+    proc = batch(root, "-o", out, "-q", *CLASSIC)
+    assert proc.returncode == ExitStatus.SOME_FAILED
+    assert f"error: {names[0]}: {names[0]} already exists and no earlier batch made it" in proc.stderr
+    assert (out / names[0]).read_bytes() == b"keep me"
+    assert statuses(out) == {names[0]: "failed", names[1]: "done"}
+    assert batch(root, "-o", out, "-q", "--force", *CLASSIC).returncode == 0
+    check_output(root / names[0], out / names[0])
+
+
+def test_discovery_globs_suffixes_and_an_out_dir_inside_the_in_dir(tmp_path):
+    tree = make_tree(tmp_path / "in")
+    out = tree.root / "cartoons"
+    out.mkdir()
+    make_clip(out / "old.mp4", frames=2)  # an earlier batch's output inside IN_DIR is not input
+    found, ignored = find_clips(tree.root, out, recursive=True)
+    assert [p.relative_to(tree.root).as_posix() for p in found] == ["a.mp4", "silent.mp4", "sub/b.mkv", CORRUPT, "sub/deep/c.mov"]
+    assert ignored == 1
+    top, _ = find_clips(tree.root, out, recursive=False)
+    assert [p.name for p in top] == ["a.mp4", "silent.mp4"]
+    mkv, _ = find_clips(tree.root, out, recursive=True, globs=("*.MKV",))
+    assert [p.name for p in mkv] == ["b.mkv"]
+    assert make_job(tree.root, out, tree.root / "sub/b.mkv", None).output == out / "sub/b.mkv"
+    assert make_job(tree.root, out, tree.root / "sub/b.mkv", ".mp4").output_rel == "sub/b.mp4"
+    assert make_job(tree.root, out, tree.root / "x.flv", None).output_rel == "x.mp4"  # vidtoon writes no .flv
+
+
+def test_a_clip_finished_by_a_run_that_died_unrecorded_is_adopted(tmp_path):
+    """kill -9 can land after a clip's output was renamed into place and before the
+    manifest said so; the next run must take that output, not make it again."""
+    root = tmp_path / "in"
+    names = make_flat(root, 2, frames=4)
+    out = tmp_path / "out"
+    run_batch(BatchOptions(root, out, jobs=1), settings())
+    manifest = Manifest.load(out)
+    fp = settings_fingerprint(replace(settings(), input=root, output=out, overwrite=True))
+    landed = (out / names[0]).stat().st_mtime_ns
+    for name, started in ((names[0], landed - 10**9), (names[1], landed + 10**9)):  # before / after its output landed
+        stamp = {k: manifest.clips[name]["input"][k] for k in ("size", "mtime_ns")}
+        manifest.mark_running(name, stamp, name, fp, started)
+    manifest.save()
+    kept = stamps(out, names)
+    result = run_batch(BatchOptions(root, out, jobs=1), settings())
+    by_clip = {r.rel: r for r in result.results}
+    assert by_clip[names[0]].status == "skipped" and "interrupted run" in by_clip[names[0]].notes[0]
+    assert by_clip[names[0]].frames == 4 and stamps(out, names)[names[0]] == kept[names[0]]
+    assert by_clip[names[1]].status == "done" and stamps(out, names)[names[1]] != kept[names[1]]
+    assert Manifest.load(out).clips[names[0]]["state"] == "done"
+
+
+def test_report_html_has_a_thumbnail_pair_per_clip(tmp_path):
+    tree = make_tree(tmp_path / "in")
+    out = tmp_path / "out"
+    proc = batch(tree.root, "-o", out, "-r", "--report-html", *CLASSIC)
+    assert proc.returncode == ExitStatus.SOME_FAILED
+    assert "report: " in proc.stderr and "report.html" in proc.stderr
+    page = (out / "report.html").read_text()
+    assert page.count('<img src="data:image/jpeg;base64,') == 2 * len(GOOD)
+    assert page.count('alt="source"') == page.count('alt="cartoon"') == len(GOOD)
+    assert CORRUPT in page and "not a readable video" in page
+
+
+def test_batch_imports_nothing_heavy():
+    code = "import sys, vidtoon.batch, vidtoon.cli; print(sorted(m for m in ('ray', 'torch', 'av', 'cv2') if m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("backend", "jobs", "cpus", "gpus", "clips", "count"),
+    [
+        ("classic", None, 8, 0, 100, 8),  # one per CPU
+        ("classic", None, 8, 0, 3, 3),  # never more than the clips
+        ("classic", 2, 8, 0, 100, 2),  # as asked
+        ("pix2pix", None, 8, 4, 100, 4),  # one per GPU
+        ("pix2pix", None, 8, 0, 100, 1),  # no GPU: one, on the CPU
+    ],
+)
+def test_worker_count(backend, jobs, cpus, gpus, clips, count):
+    from vidtoon.workers import worker_count
+
+    assert worker_count(backend, jobs, cpus, gpus, clips) == count
+
+
+def test_diffusion_workers_get_one_gpu_each(tmp_path, monkeypatch):
+    """One worker per GPU, each seeing only its own through CUDA_VISIBLE_DEVICES (the
+    worker's backend here names itself after it; no GPU is needed to check the wiring)."""
+    import vidtoon.workers
+    from batch_helpers import named_by_device
+
+    monkeypatch.setattr(vidtoon.workers, "local_gpus", lambda: ["3", "5"])
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    root = tmp_path / "in"
+    make_flat(root, 6, frames=3)
+    result = run_batch(BatchOptions(root, tmp_path / "out"), settings(backend="pix2pix"), factory=named_by_device)
+    assert result.workers == "2 local worker processes on GPU 3, 5"
+    seen = {r.worker: r.backend for r in result.results}  # (a worker that loaded late may get no clip)
+    assert seen and seen.items() <= {"w1": "cuda3", "w2": "cuda5"}.items()
+    assert "CUDA_VISIBLE_DEVICES" not in os.environ
+
+
+class ScriptedPool:
+    """A pool without processes: each clip it is given gets the events `script(job, attempt)` returns."""
+
+    def __init__(self, script):
+        self.script, self.queued, self.attempts = script, [], {}
+
+    def resolve(self, settings):
+        return settings, "as asked"
+
+    def start(self, template, clips):
+        pass
+
+    def describe(self):
+        return "a scripted pool"
+
+    def idle(self):
+        return [] if self.queued else ["f1"]
+
+    def submit(self, worker, job):
+        self.attempts[job.rel] = self.attempts.get(job.rel, 0) + 1
+        self.queued.extend(self.script(job, self.attempts[job.rel]))
+
+    def poll(self, timeout):
+        events, self.queued = self.queued, []
+        return events
+
+    def close(self, graceful):
+        pass
+
+
+def test_scheduler_retries_lost_clips_and_checks_outputs_are_visible(tmp_path, monkeypatch):
+    import vidtoon.batch
+    from vidtoon.workers import ClipResult, Finished, Lost
+
+    def script(job, attempt):
+        if job.rel == names[0]:  # the worker dies every time
+            return [Lost(job.rel, "its worker process died (killed by SIGKILL)")]
+        if job.rel == names[1] and attempt == 1:  # dies once; its late result is ignored, the retry counts
+            return [Lost(job.rel, "its worker process died (killed by SIGKILL)"), Finished(ClipResult(job.rel, job.output_rel, "failed", error="late"))]
+        # "done", but nothing appeared in OUT_DIR: as when an actor's node does not share it
+        return [Finished(ClipResult(job.rel, job.output_rel, "done", frames=3, seconds=0.1, output_size=99, input={}))]
+
+    root = tmp_path / "in"
+    names = make_flat(root, 3, frames=2)
+    monkeypatch.setattr(vidtoon.batch, "_make_pool", lambda options, factory: ScriptedPool(script))
+    notes = []
+
+    class Notes(vidtoon.batch.NoBatchObserver):
+        def note(self, message):
+            notes.append(message)
+
+    result = run_batch(BatchOptions(root, tmp_path / "out"), settings(), Notes())
+    by_clip = {r.rel: r for r in result.results}
+    assert by_clip[names[0]].status == "failed" and by_clip[names[0]].attempts == 2
+    assert by_clip[names[0]].error == "its worker process died (killed by SIGKILL), 2 times"
+    assert f"{names[0]}: its worker process died (killed by SIGKILL); trying again" in notes
+    for name in names[1:]:
+        assert by_clip[name].status == "failed" and "OUT_DIR must be on a filesystem that every node shares" in by_clip[name].error
+    assert by_clip[names[1]].attempts == 2
+    assert {e["state"] for e in Manifest.load(tmp_path / "out").clips.values()} == {"failed"}

@@ -1,0 +1,109 @@
+"""vidtoon batch on a real local Ray cluster: the same results as local workers, retries when an actor dies."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+from batch_helpers import CORRUPT, GOOD, check_output, crash_on_width_80, leftovers, make_flat, make_tree, report, statuses
+from clips import audio_packets, make_clip, read_video
+
+from vidtoon.batch import BatchOptions, run_batch
+from vidtoon.cli import ExitStatus
+from vidtoon.config import Settings
+
+pytestmark = pytest.mark.slow  # a Ray start is ~5 s
+
+VIDTOON = [sys.executable, "-m", "vidtoon"]
+QUIET_RAY = {"RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def ray_daemons() -> set[int]:
+    names = ("raylet", "gcs_server")
+    return {p.pid for p in psutil.process_iter(["name"]) if p.info["name"] and p.info["name"].startswith(names)}
+
+
+def test_ray_cli_gives_the_same_results_as_local_workers(tmp_path):
+    tree = make_tree(tmp_path / "in")
+    env = {**os.environ, **QUIET_RAY}
+    daemons_before = ray_daemons()
+    runs = {}
+    for name, extra in (("local", ["-j", "2"]), ("ray", ["--ray"])):
+        out = tmp_path / name
+        runs[name] = subprocess.run(
+            [*VIDTOON, "batch", str(tree.root), "-o", str(out), "-r", "-q", "--backend", "classic", *extra],
+            capture_output=True, text=True, timeout=300, env=env,
+        )
+    for proc in runs.values():
+        assert proc.returncode == ExitStatus.SOME_FAILED, proc.stderr
+        assert proc.stderr.startswith(f"error: {CORRUPT}: not a readable video") and proc.stderr.count("\n") == 1
+    local, ray = tmp_path / "local", tmp_path / "ray"
+    assert statuses(ray) == statuses(local) == {**{rel: "done" for rel in GOOD}, CORRUPT: "failed"}
+    ray_report = report(ray)
+    assert "Ray actor" in ray_report["workers"]
+    assert all("@" in c["worker"] for c in ray_report["clips"] if c["status"] == "done")  # actor@node
+    for rel in GOOD:
+        check_output(tree.root / rel, ray / rel)
+        # The same pixels, frame for frame, and the same audio bytes.
+        local_frames, ray_frames = read_video(local / rel)[2], read_video(ray / rel)[2]
+        assert len(local_frames) == len(ray_frames)
+        assert all((a == b).all() for a, b in zip(local_frames, ray_frames))
+        assert audio_packets(local / rel) == audio_packets(ray / rel)
+        if not rel.endswith(".mkv"):  # Matroska writes a random segment id; mp4/mov come out byte for byte
+            assert (local / rel).read_bytes() == (ray / rel).read_bytes()
+    assert leftovers(ray) == []
+    # The CLI's private Ray instance went with it.
+    started = [psutil.Process(pid) for pid in ray_daemons() - daemons_before if psutil.pid_exists(pid)]
+    _, alive = psutil.wait_procs(started, timeout=15)
+    assert alive == []
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """One local Ray cluster for the in-process tests; tests/ on the actors' path, for the test backends."""
+    ray = pytest.importorskip("ray")
+    os.environ.update(QUIET_RAY)
+    tests = str(Path(__file__).parent)
+    ray.init(
+        num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
+        runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")])}},
+    )
+    yield ray
+    ray.shutdown()
+
+
+def test_a_dead_actor_is_replaced_and_its_clip_retried_once(ray_cluster, tmp_path):
+    root = tmp_path / "in"
+    names = make_flat(root, 3, frames=4)
+    make_clip(root / "crash.mp4", width=80, frames=4)
+    out = tmp_path / "out"
+    settings = Settings(input=".", output=".", backend="classic")
+    result = run_batch(BatchOptions(root, out, ray="auto", jobs=2), settings, factory=crash_on_width_80)
+    by_clip = {r.rel: r for r in result.results}
+    crash = by_clip["crash.mp4"]
+    assert crash.status == "failed" and crash.attempts == 2 and "its Ray worker failed" in crash.error, crash
+    for name in names:
+        assert by_clip[name].status == "done"
+        check_output(root / name, out / name)
+    assert not (out / "crash.mp4").exists() and leftovers(out) == []
+    assert ray_cluster.is_initialized()  # a connection the caller made is left to the caller
+
+
+def test_cli_joins_a_running_cluster_and_leaves_it_running(ray_cluster, tmp_path):
+    """What `--ray auto` does on a real cluster: connect to it, use it, disconnect."""
+    root = tmp_path / "in"
+    names = make_flat(root, 4, frames=6)
+    out = tmp_path / "out"
+    address = ray_cluster.get_runtime_context().gcs_address
+    proc = subprocess.run(
+        [*VIDTOON, "batch", str(root), "-o", str(out), "--backend", "classic", "--ray", address, "-j", "2"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, **QUIET_RAY},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "running on 2 Ray actors on a Ray cluster of 1 node, 2 CPUs" in proc.stderr
+    assert "4 done, 0 up to date, 0 failed" in proc.stderr
+    for name in names:
+        check_output(root / name, out / name)
+    assert ray_cluster.cluster_resources()["CPU"] == 2  # still up
