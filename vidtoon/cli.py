@@ -21,6 +21,7 @@ from rich.markup import escape
 from . import __version__
 from .config import BACKENDS, ClassicSettings, EncodeSettings, Settings
 from .errors import BackendUnavailable, InputError, OutputError, SettingsError, VidtoonError
+from .progress import printable
 
 
 class ExitStatus(IntEnum):
@@ -137,12 +138,14 @@ def main(argv: list[str] | None = None) -> int:
     except VidtoonError as e:
         if args.traceback:
             raise
-        console.print(f"[bold red]error:[/] {escape(str(e))}")
+        console.print(f"[bold red]error:[/] {escape(printable(str(e)))}")
         return next((code for kind, code in EXIT_FOR.items() if isinstance(e, kind)), ExitStatus.ERROR)
     except Exception as e:  # noqa: BLE001 - the last line of defence
         if args.traceback:
             raise
-        console.print(f"[bold red]unexpected error:[/] {type(e).__name__}: {escape(str(e))} (rerun with --traceback)")
+        console.print(
+            f"[bold red]unexpected error:[/] {type(e).__name__}: {escape(printable(str(e)))} (rerun with --traceback)"
+        )
         return ExitStatus.ERROR
 
 
@@ -155,9 +158,11 @@ def _cartoonize(args: argparse.Namespace, console: Console) -> int:
     result = run(settings, progress)
     if not args.quiet:
         console.print(
-            f"wrote {escape(str(result.output))}: {result.frames} frames in {result.seconds:.1f} s "
+            f"wrote {escape(printable(str(result.output)))}: {result.frames} frames in {result.seconds:.1f} s "
             f"({result.fps:.1f} fps, {result.backend} backend)"
         )
+    for warning in result.warnings:  # a damaged input was salvaged: said even with --quiet
+        console.print(f"[yellow]warning:[/] {escape(printable(warning))}")
     return ExitStatus.SUCCESS
 
 
@@ -166,7 +171,7 @@ def _info(args: argparse.Namespace, console: Console) -> int:
 
     with open_video(args.input) as video:
         info = video.info
-    print(f"{info.path}: {info}")
+    print(f"{printable(str(info.path))}: {info}")
     if info.duration is not None:
         print(f"  duration {info.duration:.3f} s, time base {info.time_base}, rotation {info.rotation}")
     return ExitStatus.SUCCESS
