@@ -48,7 +48,10 @@ class AudioTracks:
         self._output = output
         self._input = av.open(str(source), metadata_errors="replace")
         try:
-            self._tracks = {s.index: self._add_track(s, source) for s in self._input.streams.audio}
+            # A stream in a codec FFmpeg does not know can be neither copied nor re-encoded.
+            self._unknown = [s.index for s in self._input.streams.audio if s.codec_context is None]
+            known = [s for s in self._input.streams.audio if s.codec_context is not None]
+            self._tracks = {s.index: self._add_track(s, source) for s in known}
             streams = [t.source for t in self._tracks.values()]
             self._packets: Iterator[av.Packet] = self._input.demux(streams) if streams else iter(())
             self._pending: av.Packet | None = None
@@ -110,7 +113,7 @@ class AudioTracks:
     @property
     def warnings(self) -> list[str]:
         """What was lost of the source's audio (damaged packets, an early end)."""
-        lost = []
+        lost = [f"audio stream {i} is in a codec FFmpeg does not know, so it is left out" for i in self._unknown]
         if self._skipped:
             lost.append(f"skipped {self._skipped} damaged audio packet{'s' * (self._skipped != 1)}")
         if self._broken:

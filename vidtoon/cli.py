@@ -30,6 +30,7 @@ class ExitStatus(IntEnum):
     BAD_INPUT = 2  # bad usage, bad option value, unreadable or unusable input
     WRITE_FAILED = 3  # the output could not be written (disk full, permissions)
     BACKEND_UNAVAILABLE = 4  # the backend asked for cannot run here
+    HANGUP = 129  # SIGHUP: the terminal went away
     INTERRUPTED = 130  # Ctrl-C
     TERMINATED = 143  # SIGTERM
 
@@ -127,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    if signal.getsignal(signal.SIGHUP) is signal.SIG_DFL:  # (nohup sets it to ignore: keep that)
+        signal.signal(signal.SIGHUP, _exit_on_sighup)
     console = Console(stderr=True, highlight=False, soft_wrap=True)  # one line per message, never wrapped
     try:
         return args.run(args, console)
@@ -180,3 +183,7 @@ def _info(args: argparse.Namespace, console: Console) -> int:
 def _exit_on_sigterm(signum: int, frame: object) -> None:
     # SystemExit unwinds like Ctrl-C does, so the writer deletes its temporary file.
     sys.exit(ExitStatus.TERMINATED)
+
+
+def _exit_on_sighup(signum: int, frame: object) -> None:
+    sys.exit(ExitStatus.HANGUP)  # a closed terminal or SSH session: clean up as for SIGTERM

@@ -122,6 +122,8 @@ class VideoReader:
                 kinds = {s.type if not s.disposition & cover else "a cover picture" for s in self._container.streams}
                 raise InputError(f"{path}: no video stream (it holds {', '.join(sorted(kinds)) or 'nothing'})")
             self._stream = videos[0]
+            if self._stream.codec_context is None:
+                raise InputError(f"{path}: the video is in a codec FFmpeg does not know (codec tag damaged or unsupported)")
             fmt = self._container.format.name
             if fmt == "image2" or fmt.endswith("_pipe"):  # FFmpeg's still-image demuxers
                 kind = fmt.removesuffix("_pipe") if fmt != "image2" else self._stream.codec_context.name
