@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    if signal.getsignal(signal.SIGHUP) is signal.SIG_DFL:  # (nohup sets it to ignore: keep that)
+    if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is signal.SIG_DFL:  # nohup: keep ignoring
         signal.signal(signal.SIGHUP, _exit_on_sighup)
     console = Console(stderr=True, highlight=False, soft_wrap=True)  # one line per message, never wrapped
     try:

@@ -133,7 +133,7 @@ class VideoReader:
             self._stream.thread_type = "AUTO"
             self.info = self._probe(path)
         except BaseException:
-            self._container.close()
+            self.close()
             raise
 
     def __enter__(self) -> VideoReader:
@@ -143,6 +143,14 @@ class VideoReader:
         self.close()
 
     def close(self) -> None:
+        """Close the file and free the decoder, and its threads, now: not when the
+        last reference goes (an exception's traceback can hold this reader long)."""
+        if getattr(self, "_stream", None) is not None and hasattr(self, "info"):
+            self._warnings = self._find_warnings()  # they need the open container
+        frames = getattr(self, "_decoded_frames", None)
+        if frames is not None:
+            frames.close()
+        self._decoded_frames = self._first = self._stream = None
         self._container.close()
 
     def frames(self) -> Iterator[Frame]:
@@ -265,6 +273,9 @@ class VideoReader:
     def warnings(self) -> list[str]:
         """What was lost, once frames() has run: damaged packets skipped, a file
         cut short or broken mid-way. Empty for a sound file."""
+        return self._find_warnings() if self._stream is not None else list(self._warnings)
+
+    def _find_warnings(self) -> list[str]:
         path, lost = self.info.path, []
         if self._skipped:
             lost.append(f"skipped {self._skipped} damaged video packet{'s' * (self._skipped != 1)}")
