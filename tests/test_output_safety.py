@@ -48,6 +48,7 @@ def test_interrupted_overwrite_keeps_the_old_file(clip, tmp_path, sig, code):
     proc = subprocess.Popen(
         [*VIDTOON, "cartoonize", str(c.path), "-o", str(out), "-y", "-q", "--backend", "classic"],
         stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),  # as from a terminal, even under nohup
     )
     wait_for_part_file(tmp_path, proc)
     time.sleep(0.3)

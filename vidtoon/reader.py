@@ -365,20 +365,23 @@ def _mp4_damage(path: Path) -> str | None:
     boxes, in words, or None when it is not an MP4/MOV or the boxes look sound."""
     boxes = []
     size = _file_size(path)
-    with open(path, "rb") as f:
-        pos = 0
-        while pos + 8 <= size and len(boxes) < 1000:
-            f.seek(pos)
-            head = f.read(16)
-            length, kind = int.from_bytes(head[:4], "big"), head[4:8]
-            if length == 1 and len(head) == 16:
-                length = int.from_bytes(head[8:16], "big")
-            elif length == 0:
-                length = size - pos
-            if length < 8 or not kind.isalnum():
-                break
-            boxes.append((kind, pos + length))
-            pos += length
+    try:
+        with open(path, "rb") as f:
+            pos = 0
+            while pos + 8 <= size and len(boxes) < 1000:
+                f.seek(pos)
+                head = f.read(16)
+                length, kind = int.from_bytes(head[:4], "big"), head[4:8]
+                if length == 1 and len(head) == 16:
+                    length = int.from_bytes(head[8:16], "big")
+                elif length == 0:
+                    length = size - pos
+                if length < 8 or not kind.isalnum():
+                    break
+                boxes.append((kind, pos + length))
+                pos += length
+    except OSError:
+        return None
     kinds = [kind for kind, _ in boxes]
     if not kinds or kinds[0] != b"ftyp":
         return None
