@@ -17,7 +17,7 @@ import sys
 import time
 
 import pytest
-from faults import VIDTOON, as_ordinary_user, assert_one_line, digest, frame_count, run_cli, stderr_text
+from faults import VIDTOON, as_ordinary_user, assert_one_line, digest, frame_count, long_clip, run_cli, stderr_text
 
 from vidtoon.cli import ExitStatus
 
@@ -40,13 +40,13 @@ def wait_for_part_file(folder, proc, seconds=60):
 def test_interrupted_overwrite_keeps_the_old_file(clip, tmp_path, sig, code):
     """-y over an existing output, then a signal mid-encode: the old file is still
     there, byte for byte, and no .part file is left."""
-    c = clip(width=640, height=360, frames=600, fps=30)
+    source_path = long_clip(tmp_path / "in.mp4", 20, width=640, height=360)  # long enough to be mid-encode
     out = tmp_path / "cartoon.mp4"
     shutil.copyfile(clip("old.mp4", frames=5).path, out)
     old = digest(out)
-    source = digest(c.path)
+    source = digest(source_path)
     proc = subprocess.Popen(
-        [*VIDTOON, "cartoonize", str(c.path), "-o", str(out), "-y", "-q", "--backend", "classic"],
+        [*VIDTOON, "cartoonize", str(source_path), "-o", str(out), "-y", "-q", "--backend", "classic"],
         stderr=subprocess.PIPE, text=True,
         preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),  # as from a terminal, even under nohup
     )
@@ -58,7 +58,7 @@ def test_interrupted_overwrite_keeps_the_old_file(clip, tmp_path, sig, code):
     assert "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cartoon.mp4", "in.mp4", "old.mp4"]
     assert digest(out) == old and frame_count(out) == 5
-    assert digest(c.path) == source
+    assert digest(source_path) == source
 
 
 def test_failed_overwrite_keeps_the_old_file(clip, tmp_path):
