@@ -5,6 +5,10 @@ the codec; a trial remux into memory tells, because some refusals (PCM into
 mp4) only show when the file is closed. Otherwise the stream is re-encoded
 with the container's usual codec. Packets are muxed interleaved with the
 video, in time order, as the video is written.
+
+Damaged source audio is salvaged as the video is (see reader.py): packets that
+cannot be decoded or that go back in time are skipped, a container that breaks
+mid-way ends the audio there, and `warnings` says so.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 
 import av
 
+from .errors import describe
 from .formats import AUDIO_FALLBACK
 
 _TRIAL_PACKETS = 8
@@ -29,6 +34,7 @@ class _Track:
     copy: bool
     resampler: av.AudioResampler | None = None
     next_pts: int | None = None  # re-encode: running sample count
+    last_dts: int | None = None  # copy: muxers refuse timestamps that go back
 
 
 class AudioTracks:
@@ -36,10 +42,16 @@ class AudioTracks:
 
     def __init__(self, source: Path, output: av.container.OutputContainer) -> None:
         self.notes: list[str] = []  # things the user should hear about, once
+        self._source = source
+        self._skipped = 0  # damaged packets left out
+        self._broken: str | None = None
         self._output = output
         self._input = av.open(str(source), metadata_errors="replace")
         try:
-            self._tracks = {s.index: self._add_track(s, source) for s in self._input.streams.audio}
+            # A stream in a codec FFmpeg does not know can be neither copied nor re-encoded.
+            self._unknown = [s.index for s in self._input.streams.audio if s.codec_context is None]
+            known = [s for s in self._input.streams.audio if s.codec_context is not None]
+            self._tracks = {s.index: self._add_track(s, source) for s in known}
             streams = [t.source for t in self._tracks.values()]
             self._packets: Iterator[av.Packet] = self._input.demux(streams) if streams else iter(())
             self._pending: av.Packet | None = None
@@ -68,7 +80,7 @@ class AudioTracks:
         while True:
             packet, self._pending = self._pending, None
             if packet is None:  # (not `or`: an empty packet is falsy)
-                packet = next(self._packets, None)
+                packet = self._next_packet()
             if packet is None:
                 if seconds is None:
                     self._flush_encoders()
@@ -80,13 +92,41 @@ class AudioTracks:
                 continue
             track = self._tracks[packet.stream_index]
             if track.copy:
+                if track.last_dts is not None and packet.dts <= track.last_dts:
+                    self._skipped += 1
+                    continue
+                track.last_dts = packet.dts
                 packet.stream = track.output
                 self._output.mux(packet)
             else:
                 self._reencode(track, packet)
 
+    def _next_packet(self) -> av.Packet | None:
+        """The next source audio packet; None at the end, or where the source breaks."""
+        try:
+            return next(self._packets, None)
+        except av.FFmpegError as e:
+            self._packets = iter(())
+            self._broken = f"the audio is damaged ({describe(e)}); the rest of it is left out"
+            return None
+
+    @property
+    def warnings(self) -> list[str]:
+        """What was lost of the source's audio (damaged packets, an early end)."""
+        lost = [f"audio stream {i} is in a codec FFmpeg does not know, so it is left out" for i in self._unknown]
+        if self._skipped:
+            lost.append(f"skipped {self._skipped} damaged audio packet{'s' * (self._skipped != 1)}")
+        if self._broken:
+            lost.append(self._broken)
+        return [f"{self._source}: {'; '.join(lost)}"] if lost else []
+
     def _reencode(self, track: _Track, packet: av.Packet | None) -> None:
-        frames = track.source.codec_context.decode(packet)
+        try:
+            frames = track.source.codec_context.decode(packet)
+        except av.FFmpegError:
+            if packet is not None:
+                self._skipped += 1
+            return
         for frame in frames:
             if track.next_pts is None:
                 start = frame.time or 0.0

@@ -23,6 +23,7 @@ from rich.markup import escape
 from . import __version__
 from .config import BACKENDS, DEVICES, DTYPES, ClassicSettings, EncodeSettings, Pix2PixSettings, Settings
 from .errors import BackendUnavailable, InputError, OutputError, SettingsError, VidtoonError
+from .progress import printable
 
 
 class ExitStatus(IntEnum):
@@ -32,6 +33,7 @@ class ExitStatus(IntEnum):
     WRITE_FAILED = 3  # the output could not be written (disk full, permissions)
     BACKEND_UNAVAILABLE = 4  # the backend asked for cannot run here
     SOME_FAILED = 5  # batch: the others are done, but some clips failed (see report.json)
+    HANGUP = 129  # SIGHUP: the terminal went away
     INTERRUPTED = 130  # Ctrl-C
     TERMINATED = 143  # SIGTERM
 
@@ -180,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is signal.SIG_DFL:  # nohup: keep ignoring
+        signal.signal(signal.SIGHUP, _exit_on_sighup)
     console = Console(stderr=True, highlight=False, soft_wrap=True)  # one line per message, never wrapped
     try:
         return args.run(args, console)
@@ -191,12 +195,14 @@ def main(argv: list[str] | None = None) -> int:
     except VidtoonError as e:
         if args.traceback:
             raise
-        console.print(f"[bold red]error:[/] {escape(str(e))}")
+        console.print(f"[bold red]error:[/] {escape(printable(str(e)))}")
         return next((code for kind, code in EXIT_FOR.items() if isinstance(e, kind)), ExitStatus.ERROR)
     except Exception as e:  # noqa: BLE001 - the last line of defence
         if args.traceback:
             raise
-        console.print(f"[bold red]unexpected error:[/] {type(e).__name__}: {escape(str(e))} (rerun with --traceback)")
+        console.print(
+            f"[bold red]unexpected error:[/] {type(e).__name__}: {escape(printable(str(e)))} (rerun with --traceback)"
+        )
         return ExitStatus.ERROR
 
 
@@ -212,9 +218,11 @@ def _cartoonize(args: argparse.Namespace, console: Console) -> int:
     result = run(settings, progress)
     if not args.quiet:
         console.print(
-            f"wrote {escape(str(result.output))}: {result.frames} frames in {result.seconds:.1f} s "
+            f"wrote {escape(printable(str(result.output)))}: {result.frames} frames in {result.seconds:.1f} s "
             f"({result.fps:.1f} fps, {result.backend} backend)"
         )
+    for warning in result.warnings:  # a damaged input was salvaged: said even with --quiet
+        console.print(f"[yellow]warning:[/] {escape(printable(warning))}")
     return ExitStatus.SUCCESS
 
 
@@ -234,7 +242,7 @@ def _info(args: argparse.Namespace, console: Console) -> int:
 
     with open_video(args.input) as video:
         info = video.info
-    print(f"{info.path}: {info}")
+    print(f"{printable(str(info.path))}: {info}")
     if info.duration is not None:
         print(f"  duration {info.duration:.3f} s, time base {info.time_base}, rotation {info.rotation}")
     return ExitStatus.SUCCESS
@@ -315,3 +323,7 @@ def _batch(args: argparse.Namespace, console: Console) -> int:
 def _exit_on_sigterm(signum: int, frame: object) -> None:
     # SystemExit unwinds like Ctrl-C does, so the writer deletes its temporary file.
     sys.exit(ExitStatus.TERMINATED)
+
+
+def _exit_on_sighup(signum: int, frame: object) -> None:
+    sys.exit(ExitStatus.HANGUP)  # a closed terminal or SSH session: clean up as for SIGTERM

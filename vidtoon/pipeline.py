@@ -20,10 +20,15 @@ from .backends import Backend
 from .config import Settings
 from .errors import SettingsError
 from .progress import NoProgress, Progress
-from .reader import open_video
+from .reader import MAX_PIXELS, MAX_SIZE_TEXT, open_video
 from .writer import VideoWriter
 
 T = TypeVar("T")
+
+# At most this many bytes of RGB frames in one batch, whatever --batch-size asks:
+# 43 frames of 1080p, 10 of 4K, 2 of 8K. Memory then depends on neither the
+# video's length nor its frame size times the batch size.
+BATCH_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,7 @@ class Result:
     frames: int
     seconds: float
     backend: str
+    warnings: tuple[str, ...] = ()  # what was lost from a damaged input (salvaged, not refused)
 
     @property
     def fps(self) -> float:
@@ -47,6 +53,11 @@ def run(settings: Settings, progress: Progress = NoProgress(), backend: Backend 
     with open_video(settings.input) as video:
         # 2. Open the output (a temporary file until complete); this also checks the encoder choice.
         shape = replace(video.info, width=2 * video.info.width) if settings.compare else video.info
+        if shape.width * shape.height > MAX_PIXELS:
+            raise SettingsError(
+                f"--compare makes frames of {shape.width}x{shape.height}, larger than vidtoon writes, "
+                f"{MAX_SIZE_TEXT}; leave --compare out for this video"
+            )
         with VideoWriter(settings.output, shape, settings.encode) as writer:
             # 3. Pick and build the backend.
             if backend is None:
@@ -60,11 +71,15 @@ def run(settings: Settings, progress: Progress = NoProgress(), backend: Backend 
             if writer.size != (shape.width, shape.height):
                 width, height = writer.size
                 progress.note(f"odd size {shape.width}x{shape.height}: padded to {width}x{height}")
+            # A backend may size its own batches (pix2pix: to the GPU's memory); memory caps them all.
+            wanted = getattr(backend, "batch_size", None) or settings.batch_size
+            batch_size = max(1, min(wanted, BATCH_BYTES // (shape.width * shape.height * 3)))
+            if batch_size < wanted:
+                progress.note(f"frames of {shape.width}x{shape.height}: {batch_size} per batch, to bound memory")
             # 4. The loop: batches of frames through the backend into the encoder.
             progress.start(settings.input.name, video.info.frame_count)
             try:
-                # A backend may size its own batches (pix2pix: to the GPU's memory).
-                for batch in batched(video.frames(), getattr(backend, "batch_size", None) or settings.batch_size):
+                for batch in batched(video.frames(), batch_size):
                     cartoons = backend(np.stack([f.rgb for f in batch]))
                     for frame, rgb in zip(batch, cartoons, strict=True):
                         if settings.compare:
@@ -74,7 +89,8 @@ def run(settings: Settings, progress: Progress = NoProgress(), backend: Backend 
             finally:
                 progress.stop()
             frames = writer.frames_written
-    return Result(settings.output, frames, time.perf_counter() - started, backend.name)
+        warnings = (*video.warnings, *writer.warnings)
+    return Result(settings.output, frames, time.perf_counter() - started, backend.name, warnings)
 
 
 def check_paths(settings: Settings) -> None:

@@ -18,6 +18,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.markup import escape
 from rich.text import Text
 
 
@@ -62,7 +63,7 @@ class BarProgress:
         self._task = None
 
     def note(self, message: str) -> None:
-        self.console.print(message, markup=False, highlight=False)
+        self.console.print(printable(message), markup=False, highlight=False)
 
     def start(self, description: str, total: int | None) -> None:
         self._bar = RichProgress(
@@ -77,7 +78,7 @@ class BarProgress:
             transient=False,
         )
         self._bar.start()
-        self._task = self._bar.add_task(description, total=total)
+        self._task = self._bar.add_task(escape(printable(description)), total=total)
 
     def advance(self, frames: int) -> None:
         if self._bar is not None:
@@ -90,3 +91,17 @@ class BarProgress:
             self._bar.update(self._task, total=task.completed)
             self._bar.stop()
             self._bar = None
+
+
+def printable(text: str) -> str:
+    """`text` as one safe line: file-name bytes that are not UTF-8 as \\xNN, and
+    control characters (newlines, terminal escapes) escaped, never obeyed."""
+    out = []
+    for char in text:
+        if char.isprintable():
+            out.append(char)
+        elif "\udc80" <= char <= "\udcff":  # a raw byte kept by os.fsdecode (surrogateescape)
+            out.append(f"\\x{ord(char) - 0xDC00:02x}")
+        else:
+            out.append(char.encode("unicode_escape").decode("ascii"))
+    return "".join(out)

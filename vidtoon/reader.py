@@ -8,11 +8,18 @@
 Frames keep their source timestamps, so variable frame rate survives a
 round trip through the writer. Rotation metadata (phone videos) is applied to
 the pixels here, so everything downstream sees the picture upright.
+
+Damaged files give what can be decoded (see README, "What vidtoon does with
+bad input"): a packet the decoder refuses is skipped, a file that is cut
+short or whose container breaks mid-way ends there, and `reader.warnings`
+says what was lost. Anything that is not a decodable video raises InputError.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -25,6 +32,15 @@ from .errors import InputError, describe
 
 # cv2.rotate codes would do too; np.rot90 keeps this module free of OpenCV.
 _QUARTER_TURNS = {0: 0, 90: 1, 180: 2, 270: 3}
+
+# The largest frame vidtoon takes: H.264's level 6.2 maximum of 139,264 16x16
+# macroblocks, i.e. 8192x4352 (8K UHD and DCI 8K fit). Checked before the
+# first frame is decoded, so a file that claims a giant size costs nothing.
+MAX_PIXELS = 139_264 * 256
+MAX_SIZE_TEXT = "8192x4352 (35.7 megapixels)"
+
+# printf-style frame numbers (frame_%03d.png): FFmpeg's image-sequence pattern.
+_SEQUENCE_PATTERN = re.compile(r"%0?\d*d")
 
 
 @dataclass(frozen=True)
@@ -91,16 +107,33 @@ class VideoReader:
         try:
             self._container = av.open(str(path), metadata_errors="replace")
         except (av.FFmpegError, UnicodeDecodeError) as e:
-            raise InputError(f"{path}: not a readable video ({describe(e)})") from None
+            damage = _mp4_damage(path)
+            reason = f": {damage}" if damage else f" ({describe(e)})"
+            raise InputError(f"{path}: not a readable video{reason}") from None
+        self._skipped = 0  # packets the decoder refused
+        self._broken: str | None = None  # why demuxing stopped early, if it did
+        self._decoded = 0
+        self._end: float | None = None  # seconds: end of the last decoded frame
         try:
-            if not self._container.streams.video:
-                kinds = ", ".join(sorted({s.type for s in self._container.streams})) or "nothing"
-                raise InputError(f"{path}: no video stream (it holds {kinds})")
-            self._stream = self._container.streams.video[0]
+            # A cover picture (an mp3's or m4a's album art) is not a video.
+            cover = av.stream.Disposition.attached_pic
+            videos = [v for v in self._container.streams.video if not v.disposition & cover]
+            if not videos:
+                kinds = {s.type if not s.disposition & cover else "a cover picture" for s in self._container.streams}
+                raise InputError(f"{path}: no video stream (it holds {', '.join(sorted(kinds)) or 'nothing'})")
+            self._stream = videos[0]
+            if self._stream.codec_context is None:
+                raise InputError(f"{path}: the video is in a codec FFmpeg does not know (codec tag damaged or unsupported)")
+            fmt = self._container.format.name
+            if fmt == "image2" or fmt.endswith("_pipe"):  # FFmpeg's still-image demuxers
+                kind = fmt.removesuffix("_pipe") if fmt != "image2" else self._stream.codec_context.name
+                raise InputError(f"{path}: is a still image ({kind}), not a video; vidtoon cartoonizes video files")
+            ctx = self._stream.codec_context
+            _check_size(path, ctx.width, ctx.height)  # the size the headers claim, before decoding
             self._stream.thread_type = "AUTO"
             self.info = self._probe(path)
         except BaseException:
-            self._container.close()
+            self.close()
             raise
 
     def __enter__(self) -> VideoReader:
@@ -110,6 +143,14 @@ class VideoReader:
         self.close()
 
     def close(self) -> None:
+        """Close the file and free the decoder, and its threads, now: not when the
+        last reference goes (an exception's traceback can hold this reader long)."""
+        if getattr(self, "_stream", None) is not None and hasattr(self, "info"):
+            self._warnings = self._find_warnings()  # they need the open container
+        frames = getattr(self, "_decoded_frames", None)
+        if frames is not None:
+            frames.close()
+        self._decoded_frames = self._first = self._stream = None
         self._container.close()
 
     def frames(self) -> Iterator[Frame]:
@@ -124,7 +165,7 @@ class VideoReader:
         last_pts: int | None = None
         index = 0
         try:
-            for frame in itertools.chain([first], self._decoded):
+            for frame in itertools.chain([first], self._decoded_frames):
                 pts = frame.pts
                 if pts is None:
                     pts = 0 if last_pts is None else last_pts + step
@@ -142,6 +183,8 @@ class VideoReader:
                 yield Frame(index, pts, self.info.time_base, rgb)
                 last_pts = pts
                 index += 1
+                self._decoded = index
+                self._end = float((pts + step) * self.info.time_base)
         except av.FFmpegError as e:
             raise InputError(
                 f"{self.info.path}: decoding failed at frame {index} ({describe(e)})"
@@ -158,6 +201,7 @@ class VideoReader:
         if rotation not in _QUARTER_TURNS:
             raise InputError(f"{path}: unsupported rotation of {rotation} degrees")
         width, height = first.width, first.height
+        _check_size(path, width, height)
         sar = stream.codec_context.sample_aspect_ratio or None
         if rotation in (90, 270):
             width, height = height, width
@@ -187,21 +231,99 @@ class VideoReader:
     def _decode_first(self, path: Path) -> av.VideoFrame:
         """Rotation lives in per-frame side data, so decode the first frame now
         and hand it to frames() later (no seeking back: not every format can)."""
-        self._decoded = self._container.decode(self._stream)
+        self._decoded_frames = self._decode()
         try:
-            first = next(self._decoded, None)
+            first = next(self._decoded_frames, None)
         except av.FFmpegError as e:
             raise InputError(f"{path}: the first frame cannot be decoded ({describe(e)})") from None
         if first is None:
+            if self._skipped or self._broken:
+                why = self._broken or f"all {self._skipped} video packets are damaged"
+                raise InputError(f"{path}: no frame can be decoded ({why})")
             raise InputError(f"{path}: the video stream has no frames")
         return first
+
+    def _decode(self) -> Iterator[av.VideoFrame]:
+        """Decode packet by packet, so that a damaged packet costs only its own
+        frames: packets the decoder refuses are skipped and counted. A demuxer
+        error (the container itself is damaged) ends the stream there; the
+        decoder is flushed so that the frames it holds are kept."""
+        packets = self._container.demux(self._stream)
+        while True:
+            try:
+                packet = next(packets, None)
+            except av.FFmpegError as e:
+                self._broken = f"the container is damaged: {describe(e)}"
+                packet = None
+            if packet is None:  # the end (PyAV's own flush packets came first unless demuxing broke)
+                if self._broken:
+                    try:
+                        yield from self._stream.codec_context.decode(None)
+                    except av.FFmpegError:
+                        pass
+                return
+            try:
+                frames = self._stream.decode(packet)
+            except av.FFmpegError:
+                self._skipped += 1
+                continue
+            yield from frames
+
+    @property
+    def warnings(self) -> list[str]:
+        """What was lost, once frames() has run: damaged packets skipped, a file
+        cut short or broken mid-way. Empty for a sound file."""
+        return self._find_warnings() if self._stream is not None else list(self._warnings)
+
+    def _find_warnings(self) -> list[str]:
+        path, lost = self.info.path, []
+        if self._skipped:
+            lost.append(f"skipped {self._skipped} damaged video packet{'s' * (self._skipped != 1)}")
+        if self._broken:
+            lost.append(self._broken)
+        declared = self._declared_end()
+        cut = _index_end(self._container) > _file_size(path)
+        if cut:
+            lost.append("the file is cut short")
+        elif not lost and declared is not None and self._end is not None:
+            # Allow for a last frame longer than the average interval (VFR).
+            slack = max(0.25, 3 / float(self.info.fps)) if self.info.fps else 0.25
+            if declared - self._end > slack:
+                lost.append(f"the video stops at {self._end:.2f} s but the file says it lasts {declared:.2f} s")
+        if not lost:
+            return []
+        count = self._stream.frames or None  # exact only where the container indexes its frames
+        of = f" of {count}" if cut and count and count > self._decoded else ""
+        return [f"{path}: {'; '.join(lost)}: salvaged {self._decoded}{of} frames"]
+
+    def _declared_end(self) -> float | None:
+        """Where the container says the video stream ends, in seconds."""
+        stream = self._stream
+        start = float(stream.start_time * stream.time_base) if stream.start_time and stream.time_base else 0.0
+        if stream.duration and stream.time_base:
+            return start + float(stream.duration * stream.time_base)
+        tag = stream.metadata.get("DURATION")  # Matroska/WebM keep it as a tag: 00:00:02.500000000
+        match = re.fullmatch(r"(\d+):(\d\d):(\d\d(?:\.\d+)?)", tag or "")
+        if match:
+            hours, minutes, seconds = match.groups()
+            return start + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+        return None
 
 
 def _check_readable(path: Path) -> None:
     if not path.exists():
+        pattern = _SEQUENCE_PATTERN.search(path.name)
+        if pattern:
+            raise InputError(
+                f"{path}: no such file; image sequences ({pattern.group()} patterns) are not read: "
+                "make the images into a video first, e.g. ffmpeg -framerate 25 -i PATTERN frames.mp4"
+            )
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, not a video file")
+    if not stat.S_ISREG(path.stat().st_mode):
+        # A FIFO would block the open forever, and the audio is read in a second pass.
+        raise InputError(f"{path}: is not a regular file (a pipe or device); give a video file")
     try:
         with open(path, "rb") as f:
             head = f.read(1)
@@ -209,6 +331,65 @@ def _check_readable(path: Path) -> None:
         raise InputError(f"{path}: cannot be read ({e.strerror})") from None
     if not head:
         raise InputError(f"{path}: the file is empty")
+
+
+def _check_size(path: Path, width: int, height: int) -> None:
+    if width * height > MAX_PIXELS:
+        raise InputError(
+            f"{path}: frames of {width}x{height} ({width * height / 1e6:.1f} megapixels) are larger "
+            f"than vidtoon takes, {MAX_SIZE_TEXT}; scale the video down first"
+        )
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _index_end(container: av.container.InputContainer) -> int:
+    """The furthest byte the container's index points at (MP4/MOV keep one for
+    every packet); 0 where there is no index."""
+    end = 0
+    for stream in container.streams:
+        entries = stream.index_entries
+        if len(entries):
+            last = entries[len(entries) - 1]
+            end = max(end, last.pos + last.size)
+    return end
+
+
+def _mp4_damage(path: Path) -> str | None:
+    """For an MP4/MOV that FFmpeg cannot open: what is wrong with its top-level
+    boxes, in words, or None when it is not an MP4/MOV or the boxes look sound."""
+    boxes = []
+    size = _file_size(path)
+    try:
+        with open(path, "rb") as f:
+            pos = 0
+            while pos + 8 <= size and len(boxes) < 1000:
+                f.seek(pos)
+                head = f.read(16)
+                length, kind = int.from_bytes(head[:4], "big"), head[4:8]
+                if length == 1 and len(head) == 16:
+                    length = int.from_bytes(head[8:16], "big")
+                elif length == 0:
+                    length = size - pos
+                if length < 8 or not kind.isalnum():
+                    break
+                boxes.append((kind, pos + length))
+                pos += length
+    except OSError:
+        return None
+    kinds = [kind for kind, _ in boxes]
+    if not kinds or kinds[0] != b"ftyp":
+        return None
+    if b"moov" not in kinds:
+        return "its index (the moov atom) is missing, as when a recording is cut off before it is finished"
+    if dict(boxes)[b"moov"] > size:
+        return "the file is cut short inside its index (the moov atom)"
+    return None
 
 
 def _duration(stream: av.video.stream.VideoStream, container: av.container.InputContainer) -> float | None:

@@ -53,6 +53,11 @@ class VideoWriter:
         return self._audio.notes
 
     @property
+    def warnings(self) -> list[str]:
+        """What was lost of the source's audio (damaged packets); complete after close()."""
+        return self._audio.warnings
+
+    @property
     def size(self) -> tuple[int, int]:
         """The encoded (width, height): the source's, made even where the codec needs it."""
         return self._video.width, self._video.height

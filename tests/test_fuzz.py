@@ -1,0 +1,189 @@
+"""Fuzzing the reader with mutated container bytes (hypothesis, deterministic).
+
+Small valid MP4, Matroska and WebM clips are damaged by flipped bits, cuts,
+zeroed runs, inserted noise and spliced copies of their own bytes. Whatever
+comes out, the contract holds: `open_video` plus iterating the frames either
+works (frames of the announced size, a bounded number of them) or raises
+InputError; never another exception, never a hang, never a file left open.
+A few mutants also go through the CLI: exit 0 or 2, one line, nothing left.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import signal
+import tempfile
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+
+import pytest
+from clips import make_clip
+from faults import assert_one_line, digest, rename_codec, run_cli, stderr_text
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from vidtoon.errors import InputError
+from vidtoon.reader import open_video
+
+SUFFIXES = (".mp4", ".mkv", ".webm")
+FRAMES = 8
+MAX_FRAMES = 10_000  # a mutant announcing more than this is looping, not decoding
+SECONDS = 30  # per example; a healthy one takes milliseconds
+
+
+@cache
+def base_clip(suffix: str) -> bytes:
+    with tempfile.TemporaryDirectory() as folder:
+        return make_clip(Path(folder) / f"base{suffix}", frames=FRAMES).path.read_bytes()
+
+
+class Hang(Exception):
+    pass
+
+
+@contextmanager
+def time_limit(seconds: int):
+    """Raise Hang if the block runs too long; if it is stuck inside C code where no
+    Python signal handler can run, faulthandler dumps the stacks and ends the run."""
+
+    def expire(signum, frame):
+        raise Hang(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    faulthandler.dump_traceback_later(seconds * 4, exit=True)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+# A mutation is (kind, position as a fraction of the length, a size or byte, data).
+positions = st.floats(min_value=0, max_value=1, allow_nan=False)
+mutation = st.one_of(
+    st.tuples(st.just("flip"), positions, st.integers(0, 7), st.just(b"")),
+    st.tuples(st.just("cut"), positions, st.just(0), st.just(b"")),
+    st.tuples(st.just("zero"), positions, st.integers(1, 512), st.just(b"")),
+    st.tuples(st.just("insert"), positions, st.just(0), st.binary(min_size=1, max_size=64)),
+    st.tuples(st.just("splice"), positions, st.integers(1, 2048), st.binary(min_size=1, max_size=4)),
+)
+
+
+def mutate(data: bytes, mutations) -> bytes:
+    out = bytearray(data)
+    for kind, where, size, extra in mutations:
+        if not out:
+            break
+        at = min(int(where * len(out)), len(out) - 1)
+        if kind == "flip":
+            out[at] ^= 1 << size
+        elif kind == "cut":
+            del out[at:]
+        elif kind == "zero":
+            out[at : at + size] = bytes(len(out[at : at + size]))
+        elif kind == "insert":
+            out[at:at] = extra
+        else:  # splice: copy `size` bytes from elsewhere in the file over this spot
+            source = (at + int.from_bytes(extra.ljust(4, b"\0"), "little")) % len(out)
+            out[at : at + size] = out[source : source + size]
+    return bytes(out)
+
+
+def open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def check_reader_contract(path: Path) -> str:
+    """Open and decode `path`; return 'ok' or 'refused'. Anything else fails the test."""
+    before = open_fds()
+    try:
+        with time_limit(SECONDS), open_video(path) as video:
+            info = video.info
+            count = 0
+            for frame in video.frames():
+                assert frame.rgb.shape == (info.height, info.width, 3) and frame.rgb.dtype == "uint8"
+                count += 1
+                assert count <= MAX_FRAMES
+            assert all(w.startswith(f"{path}: ") for w in video.warnings)
+        outcome = "ok"
+    except InputError as e:
+        assert str(e).startswith(f"{path}: ") and "\n" not in str(e)
+        outcome = "refused"
+    assert open_fds() == before  # no file left open, on either path
+    return outcome
+
+
+@pytest.fixture(scope="module")
+def scratch():
+    with tempfile.TemporaryDirectory(prefix="vidtoon-fuzz-") as folder:
+        yield Path(folder)
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+@settings(
+    max_examples=300,
+    derandomize=True,  # the same examples on every run and every machine
+    deadline=None,  # timing on shared CI is noise; time_limit() catches hangs
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(mutations=st.lists(mutation, min_size=1, max_size=4))
+def test_reader_contract_on_mutated_files(scratch, suffix, mutations):
+    path = scratch / f"mutant{suffix}"
+    path.write_bytes(mutate(base_clip(suffix), mutations))
+    check_reader_contract(path)
+
+
+def test_the_mutations_reach_both_outcomes(scratch):
+    """The fuzzer is only worth something if its mutants are sometimes still
+    decodable and sometimes not: check a fixed sample of each kind."""
+    outcomes = set()
+    for kind, size in [("flip", 3), ("cut", 0), ("zero", 64), ("splice", 512)]:
+        for where in (0.02, 0.3, 0.6, 0.97):
+            path = scratch / "sample.mp4"
+            path.write_bytes(mutate(base_clip(".mp4"), [(kind, where, size, b"\x10")]))
+            outcomes.add(check_reader_contract(path))
+    assert outcomes == {"ok", "refused"}
+
+
+def test_time_limit_catches_a_hang():
+    import time
+
+    with pytest.raises(Hang), time_limit(1):
+        time.sleep(10)
+
+
+def test_regression_stream_without_a_decoder(scratch):
+    """Fuzzing found this: a damaged codec ID left a stream with no codec context,
+    and the reader died with AttributeError."""
+    source = scratch / "codec.mkv"
+    source.write_bytes(base_clip(".mkv"))
+    damaged = rename_codec(source, scratch / "codec-damaged.mkv", b"V_MPEG4/ISO/AVC", b"V_QQQQQ/ISO/AVC")
+    assert check_reader_contract(damaged) == "refused"
+
+
+@settings(max_examples=6, derandomize=True, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(suffix=st.sampled_from(SUFFIXES), mutations=st.lists(mutation, min_size=1, max_size=3))
+def test_cli_contract_on_mutated_files(scratch, suffix, mutations):
+    source = scratch / f"cli-mutant{suffix}"
+    source.write_bytes(mutate(base_clip(suffix), mutations))
+    out_dir = scratch / "out"
+    out_dir.mkdir(exist_ok=True)
+    before = digest(source)
+    proc = run_cli("cartoonize", source, "-o", out_dir / "cartoon.mp4", "-q", "--backend", "classic")
+    assert proc.returncode in (0, 2), stderr_text(proc)
+    assert digest(source) == before
+    left = sorted(os.listdir(out_dir))
+    for name in left:
+        os.unlink(out_dir / name)
+    if proc.returncode == 2:
+        assert_one_line(proc, "error:")
+        assert left == []
+    else:
+        assert left == ["cartoon.mp4"]
+        assert stderr_text(proc) == "" or assert_one_line(proc, "warning:")
