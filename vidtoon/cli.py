@@ -117,6 +117,13 @@ def cartoon_options() -> argparse.ArgumentParser:
     classic.add_argument("--levels", type=int, default=defaults.levels, help=f"shading bands, 2-32 (default {defaults.levels})")
     classic.add_argument("--edges", type=float, default=defaults.edges, help=f"outline strength, 0-3; 0 = none (default {defaults.edges})")
     classic.add_argument("--smooth", type=int, default=defaults.smooth, help=f"smoothing passes, 0-6 (default {defaults.smooth})")
+    classic.add_argument(
+        "--stabilize",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.stabilize,
+        help="blend each frame with the previous one warped along the source's motion, so still content "
+        f"does not shimmer (default {'on' if defaults.stabilize else 'off'})",
+    )
     encode = options.add_argument_group("encoding")
     encode.add_argument("--codec", help=_CODEC_HELP)
     encode.add_argument("--crf", type=int, help="constant quality, lower is better (default per codec: x264 20, x265 24, av1 35, vp9 33)")
@@ -132,7 +139,7 @@ def settings_from_args(args: argparse.Namespace, input: Path, output: Path, over
         input=input,
         output=output,
         backend=args.backend,
-        classic=ClassicSettings(levels=args.levels, edges=args.edges, smooth=args.smooth),
+        classic=ClassicSettings(levels=args.levels, edges=args.edges, smooth=args.smooth, stabilize=args.stabilize),
         encode=EncodeSettings(codec=args.codec, crf=args.crf, preset=args.preset),
         overwrite=overwrite,
         batch_size=args.batch_size,

@@ -1,4 +1,4 @@
-"""Optical flow, warping and occlusion masks.
+"""Optical flow, warping and occlusion masks, and the flow-guided stabiliser.
 
 Flow follows OpenCV's convention: for flow = estimator(a, b),
 
@@ -16,6 +16,11 @@ backend (latent reuse, keyframe propagation):
     valid_mask      not occluded: lands inside the frame, forward-backward
                     consistent, not on a motion boundary (Ruder et al. 2016,
                     the mask Lai et al. 2018 use for their warp error)
+
+The temporal stage of the pipeline (see pipeline.run):
+
+    Stabilizer      blends each cartoon frame with the previous output warped by
+                    the SOURCE's flow, where that flow is trusted
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from .config import Settings
 
 PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
@@ -102,9 +108,15 @@ def _grid(height: int, width: int) -> np.ndarray:
 def sample_map(flow: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
     """Where each pixel samples from, (H, W, 2) float32 x, y: its own coordinates
     plus the flow; with size = (width, height), for an image of that size."""
-    if size is not None:
-        flow = resize_flow(flow, size)
-    return _grid(*flow.shape[:2]) + flow
+    h, w = flow.shape[:2]
+    if size is None or size == (w, h):
+        return _grid(h, w) + flow
+    width, height = size
+    scale = (width / w, height / h)
+    big = cv2.resize(flow, size, interpolation=cv2.INTER_LINEAR)
+    if scale[0] == scale[1]:  # the usual integer work factor: scale and add in one pass
+        return cv2.scaleAdd(big, scale[0], _grid(height, width))
+    return _grid(height, width) + cv2.multiply(big, (*scale, 0.0, 0.0))
 
 
 def warp(image: np.ndarray, flow: np.ndarray, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
@@ -152,3 +164,87 @@ def motion_boundaries(flow: np.ndarray) -> np.ndarray:
 def valid_mask(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
     """Pixels of frame a whose match in frame b can be trusted (bool (H, W))."""
     return inside(forward) & consistent(forward, backward) & ~motion_boundaries(forward)
+
+
+# ---- the stabiliser ---------------------------------------------------------------------
+
+STABILIZE_PRESET = "fast"  # metrics.py measures with "medium" at full size: a different flow
+STABILIZE_SHORT_SIDE = 180  # px; flow and confidence are worked out at about this size
+BLEND = 0.8  # weight of the warped previous output where the flow is fully trusted
+COLOR_SIGMA = 16.0  # RMS RGB difference (0-255) of the warped source at which trust falls to 1/e
+CONFIDENCE_BLUR = 1.0  # px at working size: soft seams around occlusions
+
+
+class Stabilizer:
+    """The pipeline's temporal stage: out_t = mix(cartoon_t, warp(out_t-1), BLEND * c).
+
+    The confidence c is computed on the SOURCE frames, never the cartoons: it is
+    high where the source's flow passes the forward-backward check and the
+    warped previous source frame matches the current one in colour, and zero
+    where content is new (disocclusions, frame edges, cuts), so new content
+    appears at once while unchanged content keeps last frame's look instead of
+    shimmering. Stateful across batches; reset() before every clip.
+    """
+
+    name = "stabilize"
+
+    def __init__(self, blend: float = BLEND, short_side: int = STABILIZE_SHORT_SIDE) -> None:
+        if not 0.0 <= blend < 1.0:
+            raise ValueError(f"blend must be in [0, 1), got {blend}")
+        self.blend = blend
+        self.short_side = short_side
+        self._flow = FlowEstimator(STABILIZE_PRESET)  # fed frames already at working size
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the previous frame: the next one passes through unchanged."""
+        self._small: np.ndarray | None = None  # previous source, working size, RGB uint8
+        self._out: np.ndarray | None = None  # previous output, full size, RGB uint8
+
+    def __call__(self, sources: np.ndarray, cartoons: np.ndarray) -> np.ndarray:
+        """sources, cartoons: uint8 (N, H, W, 3); cartoons[i] is the backend's output
+        for sources[i]. Returns the stabilised cartoons (a new array)."""
+        if (sources.shape != cartoons.shape or sources.ndim != 4 or sources.shape[-1] != 3
+                or sources.dtype != np.uint8 or cartoons.dtype != np.uint8):
+            raise ValueError(f"stabiliser expects two uint8 (N, H, W, 3) batches of one shape, "
+                             f"got {sources.shape} and {cartoons.shape} {cartoons.dtype}")
+        out = np.empty_like(cartoons)
+        for source, cartoon, dst in zip(sources, cartoons, out):
+            dst[:] = self._frame(np.ascontiguousarray(source), np.ascontiguousarray(cartoon))
+        return out
+
+    def _frame(self, source: np.ndarray, cartoon: np.ndarray) -> np.ndarray:
+        height, width = source.shape[:2]
+        f = work_factor(width, height, self.short_side)
+        size = (max(1, round(width / f)), max(1, round(height / f)))
+        small = cv2.resize(source, size, interpolation=cv2.INTER_AREA) if f > 1 else source
+        previous, previous_out = self._small, self._out
+        self._small = small
+        if previous is None or previous.shape != small.shape or previous_out.shape != cartoon.shape:
+            self._out = cartoon.copy()
+            return cartoon
+
+        # 1. Flow from this frame back to the last, and the way forward for the check.
+        gray, previous_gray = to_gray(small), to_gray(previous)
+        back = self._flow(gray, previous_gray)
+        forth = self._flow(previous_gray, gray)
+        # 2. Confidence, from the source alone: a trusted match that also looks the same.
+        trusted = inside(back) & consistent(back, forth)
+        mse = squared_norm(cv2.absdiff(warp(previous, back), small).astype(np.float32)) / 3
+        weight = np.exp(-mse / (COLOR_SIGMA * COLOR_SIGMA)) * trusted
+        weight = cv2.GaussianBlur(weight, (0, 0), CONFIDENCE_BLUR) * np.float32(self.blend)
+        # 3. Blend at full size with the previous output warped along the same flow.
+        if f > 1:
+            weight = cv2.resize(weight, (width, height), interpolation=cv2.INTER_LINEAR)
+        where = sample_map(back, (width, height))
+        warped = cv2.remap(previous_out, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        out = cv2.blendLinear(warped, cartoon, weight, 1.0 - weight)
+        self._out = out
+        return out
+
+
+def temporal_stage(settings: Settings, backend_name: str) -> Stabilizer | None:
+    """The temporal stage that `settings` asks for after `backend_name`, if any."""
+    if backend_name == "classic" and settings.classic.stabilize:
+        return Stabilizer()
+    return None
