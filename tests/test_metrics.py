@@ -150,3 +150,8 @@ def test_bad_input_is_one_line_exit_2(pan, tmp_path, make_args, message):
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert len([line for line in proc.stderr.splitlines() if line.startswith("error:")]) == 1
     assert not list(tmp_path.glob("*.png")) and not list(tmp_path.glob(".*part"))
+
+
+def test_help():
+    proc = run_cli("metrics", "--help")
+    assert proc.returncode == 0 and "usage: vidtoon metrics" in proc.stdout and "--sheet" in proc.stdout

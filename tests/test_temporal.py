@@ -4,7 +4,7 @@ issue's target: the classic backend's warp error at most 1.5x the source's."""
 import cv2
 import numpy as np
 import pytest
-from clips import make_clip, panning, read_video
+from clips import make_clip, panning
 from reference import NaiveCartoon
 
 from vidtoon.cli import build_parser, settings_from_args

@@ -144,17 +144,15 @@ def measure(
         kept = _Thumbnails(samples)
         progress.start(f"{source.name} vs {output.name}", src.info.frame_count)
         try:
-            previous = None  # (source rgb, source gray, output rgb) of frame t
-            count = 0
-            for s, o in _zip_frames(src, out, source, output):
+            previous = None  # (source rgb, source gray, output rgb) of the frame before
+            for index, (s, o) in enumerate(_zip_frames(src, out, source, output)):
                 source_rgb = to_size(s.rgb)
                 current = (source_rgb, cv2.cvtColor(source_rgb, cv2.COLOR_RGB2GRAY), to_size(fit(o.rgb)))
-                if previous is not None:
-                    pair, output_sq, keep = _pair(flow, previous, current, count - 1)
+                if previous is not None:  # the pair (index - 1, index)
+                    pair, output_sq, keep = _pair(flow, previous, current, index - 1)
                     pairs.append(pair)
-                    kept.offer(count - 1, previous[0], previous[2], output_sq, keep)
+                    kept.offer(index - 1, previous[0], previous[2], output_sq, keep)
                 previous = current
-                count += 1
                 progress.advance(1)
         finally:
             progress.stop()

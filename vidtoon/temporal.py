@@ -209,7 +209,7 @@ class Stabilizer:
             raise ValueError(f"stabiliser expects two uint8 (N, H, W, 3) batches of one shape, "
                              f"got {sources.shape} and {cartoons.shape} {cartoons.dtype}")
         out = np.empty_like(cartoons)
-        for source, cartoon, dst in zip(sources, cartoons, out):
+        for source, cartoon, dst in zip(sources, cartoons, out, strict=True):
             dst[:] = self._frame(np.ascontiguousarray(source), np.ascontiguousarray(cartoon))
         return out
 
