@@ -43,6 +43,14 @@ def test_flow_recovers_a_subpixel_translation(preset, short_side):
     assert np.abs(back - a[16:-16, 16:-16]).mean() < 4
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (7, 5), (12, 100), (2, 999), (999, 2), (64, 1000)])
+def test_flow_takes_any_frame_shape(shape):
+    """DIS refuses sides under 12 px and segfaults on strips much wider than tall."""
+    a = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    for preset in ("ultrafast", "fast", "medium"):
+        assert FlowEstimator(preset)(a, np.roll(a, 1, axis=1)).shape == (*shape, 2)
+
+
 @pytest.mark.parametrize("channels", [1, 3, 4, 8])
 def test_warp_any_channel_count(channels):
     rng = np.random.default_rng(channels)
@@ -136,6 +144,13 @@ def test_state_carries_across_batches_and_resets():
     stage(sources[:4], cartoons[:4])
     stage.reset()
     assert np.array_equal(stage(sources, cartoons), whole)
+
+
+@pytest.mark.parametrize("shape", [(2, 1, 1, 3), (3, 7, 5, 3), (2, 2, 999, 3), (2, 541, 963, 3)])
+def test_stabilizer_takes_any_frame_shape(shape):
+    batch = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    out = Stabilizer()(batch, batch)
+    assert out.shape == shape and out.dtype == np.uint8
 
 
 def test_bad_batches_raise():

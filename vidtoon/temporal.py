@@ -38,6 +38,8 @@ PRESETS = {
     "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
 }
 
+MIN_FLOW_SIDE = 16  # px; see _padded_flow
+
 # Ruder et al. 2016 (artistic style transfer for videos), eqs. 5 and 6; flow in px.
 FB_RELATIVE = 0.01  # forward-backward: |w + w^|^2 <= 0.01 (|w|^2 + |w^|^2) + 0.5
 FB_ABSOLUTE = 0.5
@@ -82,8 +84,23 @@ class FlowEstimator:
             size = (max(1, round(width / f)), max(1, round(height / f)))
             a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
             b = cv2.resize(b, size, interpolation=cv2.INTER_AREA)
-        flow = self._dis.calc(a, b, None)
+        flow = _padded_flow(self._dis, a, b)
         return resize_flow(flow, (width, height)) if f > 1 else flow
+
+
+def _padded_flow(dis: cv2.DISOpticalFlow, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """DIS flow, padding images DIS cannot take: it needs both sides >= 12 px and
+    crashes (segfault) when one side is much shorter than the other, as its
+    pyramid depth follows the long side. Edge pixels are repeated to at least
+    MIN_FLOW_SIDE and half the long side, and the flow cropped back."""
+    height, width = a.shape
+    need = max(MIN_FLOW_SIDE, (max(height, width) + 1) // 2)
+    bottom, right = max(0, need - height), max(0, need - width)
+    if not (bottom or right):
+        return dis.calc(a, b, None)
+    pad = (0, bottom, 0, right, cv2.BORDER_REPLICATE)
+    flow = dis.calc(cv2.copyMakeBorder(a, *pad), cv2.copyMakeBorder(b, *pad), None)
+    return np.ascontiguousarray(flow[:height, :width])
 
 
 def resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
