@@ -90,9 +90,9 @@ class FlowEstimator:
 
 def _padded_flow(dis: cv2.DISOpticalFlow, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """DIS flow, padding images DIS cannot take: it needs both sides >= 12 px and
-    crashes (segfault) when one side is much shorter than the other, as its
-    pyramid depth follows the long side. Edge pixels are repeated to at least
-    MIN_FLOW_SIDE and half the long side, and the flow cropped back."""
+    segfaults on strips much wider than tall, as its pyramid depth follows the
+    width alone (opencv_contrib issue 1355). Edge pixels are repeated to at
+    least MIN_FLOW_SIDE and half the long side, and the flow cropped back."""
     height, width = a.shape
     need = max(MIN_FLOW_SIDE, (max(height, width) + 1) // 2)
     bottom, right = max(0, need - height), max(0, need - width)
