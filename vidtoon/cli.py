@@ -121,7 +121,7 @@ def cartoon_options() -> argparse.ArgumentParser:
         "--stabilize",
         action=argparse.BooleanOptionalAction,
         default=defaults.stabilize,
-        help="blend each frame with the previous one warped along the source's motion, so still content "
+        help="blend each frame with the previous output warped along the source's motion, so still content "
         f"does not shimmer (default {'on' if defaults.stabilize else 'off'})",
     )
     encode = options.add_argument_group("encoding")
@@ -197,6 +197,9 @@ def _info(args: argparse.Namespace, console: Console) -> int:
     return ExitStatus.SUCCESS
 
 
+SHEET_ROWS = 6  # frames on a --sheet
+
+
 def _metrics(args: argparse.Namespace, console: Console) -> int:
     import json
 
@@ -217,9 +220,6 @@ def _metrics(args: argparse.Namespace, console: Console) -> int:
             console.print(f"wrote {escape(str(path))}")
     print(json.dumps(report.as_json(), indent=2) if args.json else report.summary())
     return ExitStatus.SUCCESS
-
-
-SHEET_ROWS = 6  # frames on a --sheet
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
