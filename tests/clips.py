@@ -6,11 +6,13 @@ encodes the frame index, so tests can tell frames apart and check order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 VIDEO_CODEC = {".webm": "libvpx-vp9", ".avi": "mpeg4"}
@@ -44,6 +46,51 @@ def picture(index: int, width: int, height: int) -> np.ndarray:
     return rgb.clip(0, 255).astype(np.uint8)
 
 
+def panning(seed: int = 0, speed: tuple[float, float] = (1.7, 0.45)) -> Callable[[int, int, int], np.ndarray]:
+    """A draw() for make_clip: a camera pans over a textured landscape (flat
+    discs, a smooth colour field, fine grain) by `speed` px per frame, sub-pixel,
+    while a textured ball crosses the frame on its own path. Flicker metrics
+    need both: global motion and an independently moving, occluding object."""
+    rng = np.random.default_rng(seed)
+    cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+    def landscape(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+        h, w = height + 64, width + 256  # room for ~130 frames of panning
+        land = cv2.resize(rng.uniform(40, 215, (5, 9, 3)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+        yy, xx = np.mgrid[0:h, 0:w]
+        for _ in range(14):
+            cy, cx, r = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(0.05, 0.2) * height
+            land[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = rng.uniform(20, 235, 3)
+        land += cv2.GaussianBlur(rng.normal(0, 8, (h, w, 3)).astype(np.float32), (0, 0), 0.8)
+        # the ball: stripes and blotches, shaded, with an anti-aliased alpha edge
+        r = max(4, height // 7)
+        y, x = np.mgrid[-r - 2 : r + 3, -r - 2 : r + 3].astype(np.float32)
+        stripes = 0.5 + 0.5 * np.sign(np.sin((x + 0.6 * y) / max(1.0, r / 4)))
+        blotch = cv2.GaussianBlur(rng.normal(0, 1, x.shape).astype(np.float32), (0, 0), max(1.0, r / 6))
+        shade = np.clip(1.1 - 0.5 * np.hypot(x + r / 3, y + r / 3) / r, 0.3, 1.0)
+        ball = np.stack([200 * stripes + 30, 60 + 90 * (blotch > 0), 220 - 160 * stripes], axis=-1) * shade[..., None]
+        alpha = np.clip(r + 0.5 - np.hypot(x, y), 0, 1)
+        return land, np.dstack([ball, alpha]).astype(np.float32)
+
+    def draw(index: int, width: int, height: int) -> np.ndarray:
+        if (width, height) not in cache:
+            cache[(width, height)] = landscape(width, height)
+        land, sprite = cache[(width, height)]
+        pan = np.float32([[1, 0, speed[0] * index], [0, 1, speed[1] * index]])
+        frame = cv2.warpAffine(land, pan, (width, height), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP)
+        # the ball: left to right at 2.6 px per frame, bobbing up and down
+        side = sprite.shape[0]
+        x = 2.6 * index - side / 2 + width / 8
+        y = height / 2 - side / 2 + height / 4 * np.sin(index / 9.0)
+        move = np.float32([[1, 0, x], [0, 1, y]])
+        placed = cv2.warpAffine(sprite, move, (width, height), flags=cv2.INTER_LINEAR)
+        alpha = placed[..., 3:]
+        frame = frame * (1 - alpha) + placed[..., :3] * alpha
+        return frame.clip(0, 255).round().astype(np.uint8)
+
+    return draw
+
+
 def tone(seconds: float, rate: int, channels: int, hz: float = 440.0) -> np.ndarray:
     """A planar float32 sine chord, (channels, samples)."""
     t = np.arange(int(seconds * rate)) / rate
@@ -63,9 +110,11 @@ def make_clip(
     audio: tuple[str, ...] | None = None,
     audio_rate: int = 48000,
     codec: str | None = None,
+    draw: Callable[[int, int, int], np.ndarray] = picture,
 ) -> Clip:
     """Write a clip; `audio` lists one codec per audio stream (None: the
-    container's usual one; () for no audio). VFR clips get uneven gaps."""
+    container's usual one; () for no audio). VFR clips get uneven gaps.
+    draw(index, width, height) makes each RGB picture (default: picture())."""
     path = Path(path)
     suffix = path.suffix.lower()
     odd = width % 2 or height % 2  # libx264 refuses odd sizes; mpeg4 takes them
@@ -92,7 +141,7 @@ def make_clip(
             stream = out.add_stream(name, rate=audio_rate, layout="stereo")
             tracks.append((stream, tone(seconds, audio_rate, 2, hz=330.0 * (k + 1))))
         for i, p in enumerate(pts):
-            frame = av.VideoFrame.from_ndarray(picture(i, width, height), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(draw(i, width, height), format="rgb24")
             frame.pts, frame.time_base = p, time_base
             out.mux(video.encode(frame))
         out.mux(video.encode(None))

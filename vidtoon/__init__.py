@@ -27,8 +27,8 @@ __all__ = ["__version__", "cartoonize", "cartoonize_frames"]
 def cartoonize(input: str | Path, output: str | Path, **options: Any) -> Result:
     """Cartoonize a video file into `output`, keeping its audio and timing.
 
-    Options mirror the CLI: backend="auto", levels, edges, smooth (classic
-    backend), codec, crf, preset (encoder), overwrite=False, batch_size=8,
+    Options mirror the CLI: backend="auto", levels, edges, smooth, stabilize
+    (classic backend), codec, crf, preset (encoder), overwrite=False, batch_size=8,
     compare=False (original | cartoon side by side),
     model, prompt, steps, image_guidance, guidance, seed, max_side, size,
     offline, device, dtype (pix2pix backend; batch_size applies to it too),
@@ -42,7 +42,7 @@ def cartoonize(input: str | Path, output: str | Path, **options: Any) -> Result:
     from .progress import NoProgress
 
     progress = options.pop("progress", None) or NoProgress()
-    classic = {k: options.pop(k) for k in ("levels", "edges", "smooth") if k in options}
+    classic = {k: options.pop(k) for k in ("levels", "edges", "smooth", "stabilize") if k in options}
     encode = {k: options.pop(k) for k in ("codec", "crf", "preset") if k in options}
     pix2pix = {f.name: options[f.name] for f in fields(Pix2PixSettings) if f.name in options}
     options = {k: v for k, v in options.items() if k not in pix2pix or k == "batch_size"}  # it sizes every backend's batches
@@ -68,7 +68,12 @@ def cartoonize_frames(frames: Iterable[np.ndarray], batch_size: int = 8, **class
     from .config import ClassicSettings
 
     from .pipeline import batched
+    from .temporal import Stabilizer
 
-    backend = ClassicBackend(ClassicSettings(**classic))
+    settings = ClassicSettings(**classic)
+    backend = ClassicBackend(settings)
+    stage = Stabilizer() if settings.stabilize else None
     for batch in batched(frames, batch_size):
-        yield from backend(np.stack(batch))
+        sources = np.stack(batch)
+        cartoons = backend(sources)
+        yield from cartoons if stage is None else stage(sources, cartoons)

@@ -4,6 +4,7 @@
     vidtoon image in.png -o out.png [--frame N] ...   (same options; one picture)
     vidtoon info in.mp4
     vidtoon batch clips/ -o cartoons/ [--recursive] [--jobs N] [--ray [ADDRESS]] ...
+    vidtoon metrics in.mp4 out.mp4 [--json] [--plot plot.png] [--sheet sheet.png]
 
 Every error vidtoon raises on purpose becomes one line on stderr and an exit
 code (see ExitStatus); --traceback shows the real traceback instead.
@@ -102,6 +103,23 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", parents=[common], help="show what vidtoon sees in a video file")
     info.add_argument("input", type=Path, metavar="INPUT")
     info.set_defaults(run=_info)
+
+    metrics = commands.add_parser(
+        "metrics",
+        parents=[common],
+        help="measure flicker: OUTPUT's warp error against SOURCE's own",
+        description="Warp error (Lai et al. 2018) of OUTPUT, frame t against frame t+1 warped back "
+        "along SOURCE's optical flow, occlusions masked; the same for SOURCE itself, and the ratio "
+        "output/source (1 = as steady as the source). OUTPUT needs one frame per SOURCE frame; "
+        "a --compare video is measured by its right half, a resized one at SOURCE's size.",
+    )
+    metrics.add_argument("source", type=Path, metavar="SOURCE", help="the original video: its motion is measured")
+    metrics.add_argument("output", type=Path, metavar="OUTPUT", help="a processed version of SOURCE, e.g. a cartoon")
+    metrics.add_argument("--json", action="store_true", help="print the report, per-frame values included, as JSON on stdout")
+    metrics.add_argument("--plot", type=Path, metavar="IMAGE", help="draw the per-frame warp error of source and output (.png/.jpg)")
+    metrics.add_argument("--sheet", type=Path, metavar="IMAGE", help="a contact sheet of source/output frames and where the output flickers (.png/.jpg)")
+    metrics.add_argument("-y", "--overwrite", action="store_true", help="replace existing --plot/--sheet images")
+    metrics.set_defaults(run=_metrics)
     return parser
 
 
@@ -120,6 +138,13 @@ def cartoon_options() -> argparse.ArgumentParser:
     classic.add_argument("--levels", type=int, default=defaults.levels, help=f"shading bands, 2-32 (default {defaults.levels})")
     classic.add_argument("--edges", type=float, default=defaults.edges, help=f"outline strength, 0-3; 0 = none (default {defaults.edges})")
     classic.add_argument("--smooth", type=int, default=defaults.smooth, help=f"smoothing passes, 0-6 (default {defaults.smooth})")
+    classic.add_argument(
+        "--stabilize",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.stabilize,
+        help="blend each frame with the previous output warped along the source's motion, so still content "
+        f"does not shimmer (default {'on' if defaults.stabilize else 'off'})",
+    )
     encode = options.add_argument_group("encoding")
     encode.add_argument("--codec", help=_CODEC_HELP)
     encode.add_argument("--crf", type=int, help="constant quality, lower is better (default per codec: x264 20, x265 24, av1 35, vp9 33)")
@@ -165,7 +190,7 @@ def settings_from_args(args: argparse.Namespace, input: Path, output: Path, over
         input=input,
         output=output,
         backend=args.backend,
-        classic=ClassicSettings(levels=args.levels, edges=args.edges, smooth=args.smooth),
+        classic=ClassicSettings(levels=args.levels, edges=args.edges, smooth=args.smooth, stabilize=args.stabilize),
         encode=EncodeSettings(codec=args.codec, crf=args.crf, preset=args.preset),
         overwrite=overwrite,
         batch_size=Settings.batch_size if args.batch_size is None else args.batch_size,
@@ -318,6 +343,31 @@ def _batch(args: argparse.Namespace, console: Console) -> int:
         where = escape(str(result.html or result.report))
         print_summary(console, result.results, f"{counts} in {result.seconds:.1f} s{rate}; report: {where}")
     return ExitStatus.SOME_FAILED if result.failed else ExitStatus.SUCCESS
+
+
+SHEET_ROWS = 6  # frames on a --sheet
+
+
+def _metrics(args: argparse.Namespace, console: Console) -> int:
+    import json
+
+    from .figures import check_image_path, plot, save_image, sheet
+    from .metrics import measure
+    from .progress import BarProgress, NoProgress
+
+    images = [(path, draw) for path, draw in ((args.plot, plot), (args.sheet, sheet)) if path is not None]
+    if args.plot is not None and args.sheet is not None and args.plot.resolve() == args.sheet.resolve():
+        raise SettingsError(f"{args.plot}: given for both --plot and --sheet")
+    for path, _ in images:
+        check_image_path(path, args.overwrite)
+    progress = NoProgress() if args.quiet else BarProgress(console)
+    report = measure(args.source, args.output, progress, samples=SHEET_ROWS if args.sheet else 0)
+    for path, draw in images:
+        save_image(path, draw(report))
+        if not args.quiet:
+            console.print(f"wrote {escape(str(path))}")
+    print(json.dumps(report.as_json(), indent=2) if args.json else report.summary())
+    return ExitStatus.SUCCESS
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

@@ -21,6 +21,7 @@ class ClassicSettings:
     levels: int = 8  # luminance bands of the toon shading; fewer = flatter
     edges: float = 1.0  # darkness of the soft outlines; 0 turns them off
     smooth: int = 2  # edge-preserving smoothing passes; 0 keeps texture
+    stabilize: bool = False  # blend with the previous output warped by the source's flow (temporal.py)
 
     def __post_init__(self) -> None:
         if not 2 <= self.levels <= 32:
@@ -29,6 +30,8 @@ class ClassicSettings:
             raise SettingsError(f"--edges must be between 0 and 3, got {self.edges}")
         if not 0 <= self.smooth <= 6:
             raise SettingsError(f"--smooth must be between 0 and 6, got {self.smooth}")
+        if not isinstance(self.stabilize, bool):
+            raise SettingsError(f"stabilize must be True or False, got {self.stabilize!r}")
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from .config import Settings
 from .errors import SettingsError
 from .progress import NoProgress, Progress
 from .reader import MAX_PIXELS, MAX_SIZE_TEXT, open_video
+from .temporal import temporal_stage
 from .writer import VideoWriter
 
 T = TypeVar("T")
@@ -66,6 +67,9 @@ def run(settings: Settings, progress: Progress = NoProgress(), backend: Backend 
                 why = "given"
             progress.note(f"backend: {backend.name} ({why})")
             backend.reset()
+            stage = temporal_stage(settings, backend.name)  # optional, fresh for this clip
+            if stage is not None:
+                progress.note(f"temporal stage: {stage.name}")
             for note in writer.notes:
                 progress.note(note)
             if writer.size != (shape.width, shape.height):
@@ -80,7 +84,10 @@ def run(settings: Settings, progress: Progress = NoProgress(), backend: Backend 
             progress.start(settings.input.name, video.info.frame_count)
             try:
                 for batch in batched(video.frames(), batch_size):
-                    cartoons = backend(np.stack([f.rgb for f in batch]))
+                    sources = np.stack([f.rgb for f in batch])
+                    cartoons = backend(sources)
+                    if stage is not None:  # 4b. e.g. --stabilize: needs the sources too
+                        cartoons = stage(sources, cartoons)
                     for frame, rgb in zip(batch, cartoons, strict=True):
                         if settings.compare:
                             rgb = np.hstack([frame.rgb, rgb])
