@@ -446,3 +446,23 @@ def test_scheduler_retries_lost_clips_and_checks_outputs_are_visible(tmp_path, m
         assert by_clip[name].status == "failed" and "OUT_DIR must be on a filesystem that every node shares" in by_clip[name].error
     assert by_clip[names[1]].attempts == 2
     assert {e["state"] for e in Manifest.load(tmp_path / "out").clips.values()} == {"failed"}
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_a_salvaged_clip_is_done_with_its_warning_said_and_reported(tmp_path, quiet):
+    from faults import faststart, truncate
+
+    root = tmp_path / "in"
+    root.mkdir()
+    make_clip(root / "whole.mp4", frames=6)
+    streamed = faststart(make_clip(tmp_path / "full.mp4", frames=30).path, tmp_path / "streamed.mp4")
+    truncate(streamed, root / "cut.mp4", 0.5)
+    out = tmp_path / "out"
+    proc = batch(root, "-o", out, *CLASSIC, *(["-q"] if quiet else []))
+    assert proc.returncode == 0, proc.stderr
+    assert statuses(out) == {"whole.mp4": "done", "cut.mp4": "done"}
+    clips = {c["clip"]: c for c in report(out)["clips"]}
+    assert clips["whole.mp4"]["warnings"] == []
+    [warning] = clips["cut.mp4"]["warnings"]
+    assert "the file is cut short: salvaged" in warning
+    assert f"warning: cut.mp4: {warning}" in " ".join(proc.stderr.split())

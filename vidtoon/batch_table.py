@@ -80,6 +80,8 @@ class BatchTable:
         self._counts[result.status] = self._counts.get(result.status, 0) + 1
         if result.status == "failed":
             self._say_failed(result)
+        for warning in result.warnings:
+            self.console.print(f"[yellow]warning:[/] {escape(result.rel)}: {escape(warning)}", highlight=False)
         self._draw(now=True)
 
     def note(self, message: str) -> None:

@@ -333,7 +333,10 @@ def _batch(args: argparse.Namespace, console: Console) -> int:
             "progress left nothing behind; run the same command again to finish"
         )
         return ExitStatus.INTERRUPTED
-    if args.quiet:
+    if args.quiet:  # errors, and what damaged inputs lost, are said even with --quiet
+        for clip in result.results:
+            for warning in clip.warnings:
+                console.print(f"[yellow]warning:[/] {escape(clip.rel)}: {escape(warning)}")
         for clip in result.failed:
             console.print(f"[bold red]error:[/] {escape(clip.rel)}: {escape(clip.error or 'failed')}")
     else:

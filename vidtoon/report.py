@@ -66,6 +66,7 @@ def report_data(batch: BatchResult, options: BatchOptions, settings: Settings) -
                 "attempts": r.attempts,
                 "worker": r.worker,
                 "notes": r.notes,
+                "warnings": r.warnings,
             }
             for r in batch.results
         ],
@@ -91,7 +92,7 @@ def write_html(batch: BatchResult, options: BatchOptions) -> Path:
             "" if r.frames is None else str(r.frames),
             "" if r.seconds is None else f"{r.seconds:.1f}",
             "" if r.fps is None else f"{r.fps:.1f}",
-            html.escape(r.error or "; ".join(r.notes)),
+            html.escape(r.error or "; ".join([*r.warnings, *r.notes])),
             pictures,
         ]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")

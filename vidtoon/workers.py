@@ -58,6 +58,7 @@ class ClipResult:
     attempts: int = 0  # how many times a worker was given the clip in this run
     worker: str | None = None
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what a damaged input lost (salvaged frames, ...)
     input: dict[str, Any] | None = None  # size, mtime_ns, sha256 of the input as processed
     output_size: int | None = None
 
@@ -159,6 +160,7 @@ def process_clip(job: Job, template: Settings, backend: Any, send: Callable[[obj
         result.error = _one_line(f"unexpected error: {type(e).__name__}: {e}")
     else:
         result.status, result.frames, result.seconds, result.backend = "done", done.frames, done.seconds, done.backend
+        result.warnings = [_one_line(_without_prefix(w, job.source)) for w in done.warnings]
     return result
 
 
