@@ -251,12 +251,13 @@ class StreamSource:
             rate = stream.average_rate or stream.guessed_rate
             if rate:
                 self.fps = float(rate)
-            step, count = 1.0 / self.fps, 0
+            step, count, size = 1.0 / self.fps, 0, None
             try:
                 for frame in container.decode(stream):
                     seconds = frame.time if frame.time is not None else count * step
                     count += 1
-                    yield seconds, frame.to_ndarray(format="rgb24")
+                    size = size or (frame.width, frame.height)  # a size change mid-stream is scaled back
+                    yield seconds, frame.to_ndarray(format="rgb24", width=size[0], height=size[1])
             except av.FFmpegError as e:
                 raise InputError(f"{self.target}: decoding failed ({describe(e)})") from None
 

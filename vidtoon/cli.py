@@ -238,6 +238,11 @@ def _webcam(args: argparse.Namespace, console: Console) -> int:
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         result = live.run()
+    except KeyboardInterrupt:
+        if args.traceback:
+            raise
+        console.print("[yellow]interrupted[/]; recordings finished so far were kept")
+        return ExitStatus.INTERRUPTED
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

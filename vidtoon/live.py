@@ -231,6 +231,7 @@ class Recorder:
         )
         self._writer = VideoWriter(path, info, settings.encode)
         self.frames = 0
+        self._failed = False  # the writer failed and has deleted its file
         self._first: float | None = None
         self._last = 0.0
 
@@ -240,7 +241,11 @@ class Recorder:
         if self._first is None:
             self._first = captured
         pts = round((captured - self._first) / self.TIME_BASE)
-        self._writer.write(Frame(self.frames, pts, self.TIME_BASE, rgb))
+        try:
+            self._writer.write(Frame(self.frames, pts, self.TIME_BASE, rgb))
+        except BaseException:
+            self._failed = True
+            raise
         self.frames += 1
         self._last = captured
 
@@ -251,6 +256,8 @@ class Recorder:
 
     def finish(self) -> Recording | None:
         """Close the file (None, and no file, if no frame was recorded)."""
+        if self._failed:
+            return None
         if self.frames == 0:
             self._writer.abort()
             return None
