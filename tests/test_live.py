@@ -6,6 +6,8 @@ Timing bounds are loose on purpose (2 shared cores): each one would still
 fail by a wide margin if frames were queued instead of dropped.
 """
 
+import functools
+import http.server
 import signal
 import subprocess
 import sys
@@ -328,3 +330,24 @@ def test_ctrl_c_stops_and_keeps_the_recording(clip, tmp_path):
     assert "Traceback" not in err and "recorded" in err and "shown" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "rec.mp4"]
     assert len(read_video(out)[2]) >= 10
+
+
+def test_url_source(clip):
+    """Any URL PyAV opens; here a file over HTTP from a server on loopback. Not looped: it ends."""
+    c = clip(frames=30, fps=30)
+    handler = functools.partial(QuietHandler, directory=str(c.path.parent))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        serving = threading.Thread(target=server.serve_forever, name="test-http")
+        serving.start()
+        try:
+            url = f"http://127.0.0.1:{server.server_address[1]}/{c.path.name}"
+            result = Live(LiveSettings(source=url, window=False, duration=30), backend=Invert()).run()
+        finally:
+            server.shutdown()
+            serving.join()
+    assert result.source.startswith(url) and 20 <= result.shown <= 30 and result.seconds < 10
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
