@@ -246,7 +246,9 @@ def _webcam(args: argparse.Namespace, console: Console) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    if not args.quiet:
+    if not args.quiet and result.shown == 0:
+        console.print(f"no frame was shown ({result.captured} captured)")
+    elif not args.quiet:
         console.print(
             f"shown {result.shown} of {result.captured} frames in {result.seconds:.1f} s ({result.fps:.1f} fps, "
             f"{result.backend} backend); latency median {result.latency(50) * 1000:.0f} ms, "
