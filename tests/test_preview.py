@@ -133,3 +133,11 @@ def test_closing_the_window_ends_the_session_and_keeps_the_recording(xdisplay, c
 
     assert len(read_video(out)[2]) >= 10
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "rec.mp4"]
+
+
+def test_window_refuses_to_open_after_pyav_instead_of_hanging(xdisplay):
+    """PyAV's bundled libxcb, loaded before OpenCV, makes the window hang at 100% CPU
+    for good (PyAV issue #978); vidtoon says so instead."""
+    code = "import av\nfrom vidtoon.preview import Preview\nPreview(64, 48)"
+    proc = subprocess.run([sys.executable, "-c", code], env=xdisplay.env(), capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "PyAV was imported before OpenCV" in proc.stderr
