@@ -332,7 +332,6 @@ class Live:
         self._latencies: list[float] = []
         self._stats = _Window()
         self._last: Processed | None = None
-        self._preset = 1
 
     def press(self, key: str) -> None:
         """Act as if `key` ('q', 'space', 's', 'r', 'h', '1'..'9', 'esc') was pressed."""
@@ -508,7 +507,6 @@ class Live:
             from .backends.classic import ClassicBackend
 
             backend = ClassicBackend(preset.classic)
-        self._preset = number
         self._processor.switch(backend, self._look(number, backend))
         self._processor.cartoon = True
         self._tell(f"preset {number}: {preset.name}")
