@@ -61,7 +61,7 @@ def run_cli(*args, env=ENV):
         (dict(size=(512,)), "--size must be WIDTHxHEIGHT"),
         (dict(size=(4, 512)), "--size must be between 8 and 4096, got 4"),
         (dict(batch_size=0), "--batch-size must be between 1 and 256"),
-        (dict(device="tpu"), "--device must be one of"),
+        (dict(device="tpu"), "--torch-device must be one of"),
         (dict(dtype="fp8"), "--dtype must be one of"),
         (dict(model=""), "--model must be"),
     ],
@@ -106,7 +106,7 @@ def test_cli_builds_pix2pix_settings():
 
 @pytest.mark.parametrize(
     ("option", "message"),
-    [(["--prompt", ""], "--prompt is empty"), (["--steps", "0"], "--steps must be"), (["--device", "tpu"], "--device")],
+    [(["--prompt", ""], "--prompt is empty"), (["--steps", "0"], "--steps must be"), (["--torch-device", "tpu"], "--torch-device")],
 )
 def test_cli_bad_options_are_one_line_exit_2(clip, tmp_path, capsys, option, message):
     code = main(["cartoonize", str(clip(frames=2).path), "-o", str(tmp_path / "o.mp4"), "--backend", "pix2pix", *option])

@@ -158,6 +158,20 @@ class AudioTracks:
         self._input.close()
 
 
+class NoAudio:
+    """AudioTracks' twin for a source without audio (a camera): nothing to read or mux."""
+
+    @property
+    def notes(self) -> list[str]:
+        return []
+
+    def mux_until(self, seconds: float | None) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def _standard_layout(layout: av.AudioLayout) -> str:
     """Encoders refuse unnamed layouts ("2 channels", common with PCM): name them."""
     if not layout.name.endswith("channels"):

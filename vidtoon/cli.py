@@ -5,6 +5,7 @@
     vidtoon info in.mp4
     vidtoon batch clips/ -o cartoons/ [--recursive] [--jobs N] [--ray [ADDRESS]] ...
     vidtoon metrics in.mp4 out.mp4 [--json] [--plot plot.png] [--sheet sheet.png]
+    vidtoon webcam [--device 0 | --source FILE_OR_URL] [--record out.mp4] [--virtual-cam] ...
 
 Every error vidtoon raises on purpose becomes one line on stderr and an exit
 code (see ExitStatus); --traceback shows the real traceback instead.
@@ -23,7 +24,7 @@ from rich.markup import escape
 
 from . import __version__
 from .config import BACKENDS, DEVICES, DTYPES, ClassicSettings, EncodeSettings, Pix2PixSettings, Settings
-from .errors import BackendUnavailable, InputError, OutputError, SettingsError, VidtoonError
+from .errors import BackendUnavailable, DeviceUnavailable, InputError, OutputError, SettingsError, VidtoonError
 from .progress import printable
 
 
@@ -34,6 +35,7 @@ class ExitStatus(IntEnum):
     WRITE_FAILED = 3  # the output could not be written (disk full, permissions)
     BACKEND_UNAVAILABLE = 4  # the backend asked for cannot run here
     SOME_FAILED = 5  # batch: the others are done, but some clips failed (see report.json)
+    DEVICE_UNAVAILABLE = 6  # webcam: no such camera, no display for the window, no virtual camera device
     HANGUP = 129  # SIGHUP: the terminal went away
     INTERRUPTED = 130  # Ctrl-C
     TERMINATED = 143  # SIGTERM
@@ -44,6 +46,7 @@ EXIT_FOR = {
     SettingsError: ExitStatus.BAD_INPUT,
     OutputError: ExitStatus.WRITE_FAILED,
     BackendUnavailable: ExitStatus.BACKEND_UNAVAILABLE,
+    DeviceUnavailable: ExitStatus.DEVICE_UNAVAILABLE,
 }
 
 _CODEC_HELP = "video encoder: libx264 (default), libx265, libsvtav1, libvpx-vp9 (default for .webm), mpeg4"
@@ -120,12 +123,15 @@ def build_parser() -> argparse.ArgumentParser:
     metrics.add_argument("--sheet", type=Path, metavar="IMAGE", help="a contact sheet of source/output frames and where the output flickers (.png/.jpg)")
     metrics.add_argument("-y", "--overwrite", action="store_true", help="replace existing --plot/--sheet images")
     metrics.set_defaults(run=_metrics)
+
+    _add_webcam(commands, common)
     return parser
 
 
-def cartoon_options() -> argparse.ArgumentParser:
+def cartoon_options(live: bool = False) -> argparse.ArgumentParser:
     """Options that say how frames become cartoons and how the result is encoded;
-    shared by every command that writes cartoon video."""
+    shared by every command that writes cartoon video. `live` leaves out the
+    options that only make sense for files (--compare, --batch-size)."""
     options = argparse.ArgumentParser(add_help=False)
     options.add_argument(
         "--backend",
@@ -149,7 +155,10 @@ def cartoon_options() -> argparse.ArgumentParser:
     encode.add_argument("--codec", help=_CODEC_HELP)
     encode.add_argument("--crf", type=int, help="constant quality, lower is better (default per codec: x264 20, x265 24, av1 35, vp9 33)")
     encode.add_argument("--preset", help="encoder speed preset (x264/x265: ultrafast..veryslow, default veryfast/fast; av1: 0-13; vp9 cpu-used: 0-8)")
-    _pix2pix_options(options)
+    _pix2pix_options(options, live)
+    if live:
+        options.set_defaults(compare=False, batch_size=1)
+        return options
     options.add_argument("--compare", action="store_true", help="write the original and the cartoon side by side")
     options.add_argument(
         "--batch-size", type=int, default=None,
@@ -158,7 +167,7 @@ def cartoon_options() -> argparse.ArgumentParser:
     return options
 
 
-def _pix2pix_options(options: argparse.ArgumentParser) -> None:
+def _pix2pix_options(options: argparse.ArgumentParser, live: bool = False) -> None:
     p2p = options.add_argument_group("pix2pix backend")
     d = Pix2PixSettings()
     p2p.add_argument("--model", metavar="ID_OR_DIR", default=d.model,
@@ -171,9 +180,12 @@ def _pix2pix_options(options: argparse.ArgumentParser) -> None:
     p2p.add_argument("--seed", type=int, default=d.seed, help=f"the clip's one noise seed (default {d.seed})")
     p2p.add_argument("--max-side", type=int, default=d.max_side,
                      help=f"process frames with the long side at most this, multiples of 8 (default {d.max_side})")
-    p2p.add_argument("--size", type=_size, metavar="WxH", help="process frames at this size instead (rounded to multiples of 8)")
+    if live:  # webcam's --size is the camera's; live pix2pix sizes by --max-side
+        options.set_defaults(work_size=None)
+    else:
+        p2p.add_argument("--size", dest="work_size", type=_size, metavar="WxH", help="process frames at this size instead (rounded to multiples of 8)")
     p2p.add_argument("--offline", action="store_true", help="never download weights (as HF_HUB_OFFLINE=1)")
-    p2p.add_argument("--device", default=d.device, help=f"{', '.join(DEVICES)} or cuda:N (default auto: cuda, mps, cpu)")
+    p2p.add_argument("--torch-device", dest="torch_device", default=d.device, help=f"{', '.join(DEVICES)} or cuda:N (default auto: cuda, mps, cpu)")
     p2p.add_argument("--dtype", choices=DTYPES, default=d.dtype, help="default auto: fp16 on a GPU, fp32 on a CPU")
 
 
@@ -197,8 +209,8 @@ def settings_from_args(args: argparse.Namespace, input: Path, output: Path, over
         compare=args.compare,
         pix2pix=Pix2PixSettings(
             model=args.model, prompt=args.prompt, steps=args.steps, image_guidance=args.image_guidance,
-            guidance=args.guidance, seed=args.seed, max_side=args.max_side, size=args.size,
-            batch_size=args.batch_size, offline=args.offline, device=args.device, dtype=args.dtype,
+            guidance=args.guidance, seed=args.seed, max_side=args.max_side, size=args.work_size,
+            batch_size=args.batch_size, offline=args.offline, device=args.torch_device, dtype=args.dtype,
         ),
     )
 
@@ -259,6 +271,93 @@ def _image(args: argparse.Namespace, console: Console) -> int:
     result = cartoonize_still(settings, args.frame, NoProgress() if args.quiet else BarProgress(console))
     if not args.quiet:
         console.print(f"wrote {escape(str(result.output))} in {result.seconds:.1f} s ({result.backend} backend)")
+    return ExitStatus.SUCCESS
+
+
+def _add_webcam(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    webcam = commands.add_parser(
+        "webcam",
+        parents=[common, cartoon_options(live=True)],
+        help="cartoonize a camera live, in a preview window",
+        description="Cartoonize a camera (or a looped video file, or a stream) live. Capture runs on its own "
+        "thread and only the newest frame is processed, so a slow backend lowers the frame rate, not the "
+        "freshness. Keys in the window: q/Esc quit, space original/cartoon, s PNG snapshot, r start/stop "
+        "recording (video only, no sound), 1-9 presets (1: as started; 2-9: classic looks), h overlay. "
+        "Ctrl-C stops like q: a recording in progress is finished and kept.",
+    )
+    where = webcam.add_mutually_exclusive_group()
+    where.add_argument("--device", default="0", help="camera index or device path (default 0, i.e. /dev/video0)")
+    where.add_argument(
+        "--source", metavar="FILE_OR_URL",
+        help="instead of a camera: a video file (looped, paced at its frame rate), a URL, or lavfi:GRAPH "
+        "(e.g. lavfi:testsrc2=size=1280x720:rate=30)",
+    )
+    webcam.add_argument("--size", metavar="WxH", help="camera: size to ask for (the real one is printed); --source: crop and scale to it")
+    webcam.add_argument("--fps", type=float, help="camera: frame rate to ask for (a --source keeps its own)")
+    webcam.add_argument("--no-window", action="store_true", help="no preview window (e.g. only --record or --virtual-cam)")
+    webcam.add_argument("--no-overlay", action="store_true", help="start with the fps/latency overlay hidden (h shows it)")
+    webcam.add_argument(
+        "--record", nargs="?", const="", metavar="FILE",
+        help="record from the start, video only (no sound); FILE defaults to vidtoon-DATE-TIME.mp4 in --save-dir",
+    )
+    webcam.add_argument("-y", "--overwrite", action="store_true", help="--record FILE may replace an existing file")
+    webcam.add_argument(
+        "--virtual-cam", nargs="?", const=True, default=False, metavar="DEVICE",
+        help="also send the frames to a virtual camera for video calls (Linux: a v4l2loopback device)",
+    )
+    webcam.add_argument("--save-dir", type=Path, default=Path("."), metavar="DIR", help="where s snapshots and r recordings go (default: here)")
+    webcam.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
+    webcam.set_defaults(run=_webcam)
+
+
+def _webcam(args: argparse.Namespace, console: Console) -> int:
+    from .live import Live, LiveSettings, free_path
+
+    record = None
+    if args.record is not None:
+        record = Path(args.record) if args.record else free_path(args.save_dir, ".mp4")
+    source = Path(args.source) if args.source else Path("camera")
+    settings = LiveSettings(
+        cartoon=settings_from_args(args, source, record or Path("webcam.mp4"), args.overwrite),
+        device=args.device,
+        source=args.source,
+        size=args.size,
+        fps=args.fps,
+        window=not args.no_window,
+        overlay=not args.no_overlay,
+        record=record,
+        overwrite=args.overwrite,
+        virtual_cam=args.virtual_cam,
+        save_dir=args.save_dir,
+        duration=args.duration,
+    )
+    note = (lambda message: None) if args.quiet else (lambda message: console.print(message, markup=False))
+    live = Live(settings, note=note)
+
+    def stop(signum: int, frame: object) -> None:
+        if live.stopping:  # asked twice: stop now
+            raise KeyboardInterrupt
+        live.stop()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        result = live.run()
+    except KeyboardInterrupt:
+        if args.traceback:
+            raise
+        console.print("[yellow]interrupted[/]; recordings finished so far were kept")
+        return ExitStatus.INTERRUPTED
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if not args.quiet and result.shown == 0:
+        console.print(f"no frame was shown ({result.captured} captured)")
+    elif not args.quiet:
+        console.print(
+            f"shown {result.shown} of {result.captured} frames in {result.seconds:.1f} s ({result.fps:.1f} fps, "
+            f"{result.backend} backend); latency median {result.latency(50) * 1000:.0f} ms, "
+            f"95th percentile {result.latency(95) * 1000:.0f} ms; dropped {result.dropped}"
+        )
     return ExitStatus.SUCCESS
 
 

@@ -76,7 +76,7 @@ class Pix2PixSettings:
             raise SettingsError(f"offline must be True or False, got {self.offline!r}")
         if self.device not in DEVICES and not (isinstance(self.device, str) and self.device.startswith("cuda:")
                                                and self.device[5:].isdigit()):
-            raise SettingsError(f"--device must be one of {', '.join(DEVICES)} or cuda:N, got {self.device!r}")
+            raise SettingsError(f"--torch-device must be one of {', '.join(DEVICES)} or cuda:N, got {self.device!r}")
         if self.dtype not in DTYPES:
             raise SettingsError(f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
 

@@ -25,6 +25,10 @@ class BackendUnavailable(VidtoonError, RuntimeError):
     """A backend was asked for but cannot run here (no GPU, no weights, ...)."""
 
 
+class DeviceUnavailable(VidtoonError, RuntimeError):
+    """A camera, display or virtual camera was asked for but is not there."""
+
+
 def describe(error: BaseException) -> str:
     """A short reason for a library error (FFmpeg's or the OS's), for one-line messages."""
     text = getattr(error, "strerror", None) or str(error)

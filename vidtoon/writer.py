@@ -20,7 +20,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .audio import AudioTracks
+from .audio import AudioTracks, NoAudio
 from .config import EncodeSettings
 from .errors import OutputError, SettingsError, describe
 from .formats import resolve
@@ -45,7 +45,8 @@ class VideoWriter:
         with self._discard_on_error("cannot be written"):
             self._output = av.open(str(self.temp_path), "w", format=self.format.container, options=options)
             self._video = self._add_video_stream()
-            self._audio = AudioTracks(source.path, self._output)
+            # A source without audio may have no file to open at all (a camera).
+            self._audio = AudioTracks(source.path, self._output) if source.audio_streams else NoAudio()
 
     @property
     def notes(self) -> list[str]:

@@ -66,17 +66,17 @@ def load(settings: Settings) -> Pix2PixBackend:
 
 
 def pick_device(device: str, dtype: str) -> tuple[Any, Any]:
-    """(torch.device, torch.dtype) for the --device and --dtype choices."""
+    """(torch.device, torch.dtype) for the --torch-device and --dtype choices."""
     import torch
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "mps" if _has_mps() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise BackendUnavailable(f"--device {device}: no CUDA GPU found (torch {torch.__version__})")
+        raise BackendUnavailable(f"--torch-device {device}: no CUDA GPU found (torch {torch.__version__})")
     if device.startswith("cuda:") and int(device[5:]) >= torch.cuda.device_count():
-        raise BackendUnavailable(f"--device {device}: there are only {torch.cuda.device_count()} CUDA GPUs")
+        raise BackendUnavailable(f"--torch-device {device}: there are only {torch.cuda.device_count()} CUDA GPUs")
     if device == "mps" and not _has_mps():
-        raise BackendUnavailable("--device mps: this torch has no Apple MPS device")
+        raise BackendUnavailable("--torch-device mps: this torch has no Apple MPS device")
     chosen = torch.device(device)
     if dtype == "auto":
         dtype = "fp32" if chosen.type == "cpu" else "fp16"
