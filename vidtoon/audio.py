@@ -165,6 +165,10 @@ class NoAudio:
     def notes(self) -> list[str]:
         return []
 
+    @property
+    def warnings(self) -> list[str]:
+        return []
+
     def mux_until(self, seconds: float | None) -> None:
         pass
 
