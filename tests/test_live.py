@@ -185,7 +185,7 @@ def test_keys_through_the_key_hook(clip, tmp_path):
     assert nearest(preset3, [cartoonize_image(f, PRESETS[3].classic) for f in originals]) < 0.5
     (recording,) = result.recordings
     assert recording.path.parent == tmp_path and recording.path.suffix == ".mp4"
-    assert len(read_video(recording.path)[2]) == recording.frames >= 10
+    assert len(read_video(recording.path)[2]) == recording.frames >= 3
 
 
 def open_png(path):
@@ -329,7 +329,7 @@ def test_ctrl_c_stops_and_keeps_the_recording(clip, tmp_path):
     assert proc.returncode == ExitStatus.SUCCESS, err
     assert "Traceback" not in err and "recorded" in err and "shown" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "rec.mp4"]
-    assert len(read_video(out)[2]) >= 10
+    assert len(read_video(out)[2]) >= 3
 
 
 def test_url_source(clip):

@@ -112,7 +112,7 @@ def test_window_shows_the_cartoon_and_obeys_keys(xdisplay, clip, tmp_path):
     (mp4,) = saved.glob("*.mp4")
     from clips import read_video
 
-    assert len(read_video(mp4)[2]) >= 10
+    assert len(read_video(mp4)[2]) >= 3  # ~30 in a second on an idle machine; far fewer under load
     assert not list(saved.glob(".*.part"))
 
 
@@ -131,7 +131,7 @@ def test_closing_the_window_ends_the_session_and_keeps_the_recording(xdisplay, c
     assert code == 0, err
     from clips import read_video
 
-    assert len(read_video(out)[2]) >= 10
+    assert len(read_video(out)[2]) >= 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "rec.mp4"]
 
 
