@@ -466,3 +466,20 @@ def test_a_salvaged_clip_is_done_with_its_warning_said_and_reported(tmp_path, qu
     [warning] = clips["cut.mp4"]["warnings"]
     assert "the file is cut short: salvaged" in warning
     assert f"warning: cut.mp4: {warning}" in " ".join(proc.stderr.split())
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_non_utf8_clip_names_are_processed_and_shown_escaped(tmp_path, quiet):
+    root = tmp_path / "in"
+    root.mkdir()
+    good, bad = os.fsdecode(b"caf\xe9.mp4"), os.fsdecode(b"bro\xefken.mp4")
+    make_clip(root / good, frames=4)
+    (root / bad).write_bytes(b"not a video")
+    out = tmp_path / "out"
+    proc = subprocess.run([*VIDTOON, "batch", root, "-o", out, *CLASSIC, "--report-html", *(["-q"] if quiet else [])],
+                          capture_output=True, timeout=180)
+    err = proc.stderr.decode("utf-8")
+    assert proc.returncode == ExitStatus.SOME_FAILED, err
+    assert "Traceback" not in err and "bro\\xefken.mp4" in err
+    check_output(root / good, out / good)
+    assert (out / "report.html").is_file() and statuses(out)[good] == "done"

@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from .progress import printable
 from .workers import ClipResult
 
 RECENT = 5  # finished clips kept on the live table
@@ -81,11 +82,11 @@ class BatchTable:
         if result.status == "failed":
             self._say_failed(result)
         for warning in result.warnings:
-            self.console.print(f"[yellow]warning:[/] {escape(result.rel)}: {escape(warning)}", highlight=False)
+            self.console.print(f"[yellow]warning:[/] {escape(printable(result.rel))}: {escape(printable(warning))}", highlight=False)
         self._draw(now=True)
 
     def note(self, message: str) -> None:
-        self.console.print(escape(message), highlight=False)
+        self.console.print(escape(printable(message)), highlight=False)
 
     def tick(self) -> None:
         self._draw()
@@ -96,7 +97,7 @@ class BatchTable:
             self._live = None
 
     def _say_failed(self, result: ClipResult) -> None:
-        self.console.print(f"[bold red]failed[/] {escape(result.rel)}: {escape(result.error or '')}", highlight=False)
+        self.console.print(f"[bold red]failed[/] {escape(printable(result.rel))}: {escape(printable(result.error or ''))}", highlight=False)
 
     def _draw(self, now: bool = False) -> None:
         if self._live is None or (not now and time.monotonic() - self._drawn < REFRESH):
@@ -137,12 +138,12 @@ def print_summary(console: Console, results: list[ClipResult], headline: str) ->
             table.add_column(name, justify="right" if name in ("frames", "seconds", "fps") else "left")
         for r in shown:
             table.add_row(
-                escape(r.rel),
+                escape(printable(r.rel)),
                 Text(r.status, STYLE.get(r.status, "")),
                 "" if r.frames is None else str(r.frames),
                 "" if r.seconds is None else f"{r.seconds:.1f}",
                 "" if r.fps is None else f"{r.fps:.1f}",
-                escape(r.error or ""),
+                escape(printable(r.error or "")),
             )
         console.print(table)
     console.print(headline, highlight=False)

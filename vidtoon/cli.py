@@ -270,7 +270,7 @@ def _image(args: argparse.Namespace, console: Console) -> int:
     settings = settings_from_args(args, args.input, args.output, args.overwrite)
     result = cartoonize_still(settings, args.frame, NoProgress() if args.quiet else BarProgress(console))
     if not args.quiet:
-        console.print(f"wrote {escape(str(result.output))} in {result.seconds:.1f} s ({result.backend} backend)")
+        console.print(f"wrote {escape(printable(str(result.output)))} in {result.seconds:.1f} s ({result.backend} backend)")
     return ExitStatus.SUCCESS
 
 
@@ -435,14 +435,14 @@ def _batch(args: argparse.Namespace, console: Console) -> int:
     if args.quiet:  # errors, and what damaged inputs lost, are said even with --quiet
         for clip in result.results:
             for warning in clip.warnings:
-                console.print(f"[yellow]warning:[/] {escape(clip.rel)}: {escape(warning)}")
+                console.print(f"[yellow]warning:[/] {escape(printable(clip.rel))}: {escape(printable(warning))}")
         for clip in result.failed:
-            console.print(f"[bold red]error:[/] {escape(clip.rel)}: {escape(clip.error or 'failed')}")
+            console.print(f"[bold red]error:[/] {escape(printable(clip.rel))}: {escape(printable(clip.error or 'failed'))}")
     else:
         made = result.count("done") + len(result.failed)
         rate = f" ({made / result.seconds:.2f} clips/s)" if made and result.seconds > 0 else ""
         counts = f"{result.count('done')} done, {result.count('skipped')} up to date, {len(result.failed)} failed"
-        where = escape(str(result.html or result.report))
+        where = escape(printable(str(result.html or result.report)))
         print_summary(console, result.results, f"{counts} in {result.seconds:.1f} s{rate}; report: {where}")
     return ExitStatus.SOME_FAILED if result.failed else ExitStatus.SUCCESS
 
@@ -467,7 +467,7 @@ def _metrics(args: argparse.Namespace, console: Console) -> int:
     for path, draw in images:
         save_image(path, draw(report))
         if not args.quiet:
-            console.print(f"wrote {escape(str(path))}")
+            console.print(f"wrote {escape(printable(str(path)))}")
     print(json.dumps(report.as_json(), indent=2) if args.json else report.summary())
     return ExitStatus.SUCCESS
 

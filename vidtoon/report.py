@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from . import __version__
 from .config import Settings
 from .manifest import write_json
+from .progress import printable
 
 if TYPE_CHECKING:
     import numpy as np
@@ -87,18 +88,18 @@ def write_html(batch: BatchResult, options: BatchOptions) -> Path:
             pair = thumbnail_pair(options.in_dir / r.rel, options.out_dir / r.output_rel)
             pictures = "".join(f'<img src="data:image/jpeg;base64,{_b64(p)}" alt="{a}">' for p, a in zip(pair, ("source", "cartoon")) if p)
         cells = [
-            html.escape(r.rel),
+            html.escape(printable(r.rel)),
             f'<span class="{r.status}">{r.status}</span>',
             "" if r.frames is None else str(r.frames),
             "" if r.seconds is None else f"{r.seconds:.1f}",
             "" if r.fps is None else f"{r.fps:.1f}",
-            html.escape(r.error or "; ".join([*r.warnings, *r.notes])),
+            html.escape(printable(r.error or "; ".join([*r.warnings, *r.notes]))),
             pictures,
         ]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     counts = ", ".join(f"{batch.count(s)} {s}" for s in STATUSES if batch.count(s))
     page = _PAGE.format(
-        title=html.escape(f"vidtoon batch: {options.in_dir}"),
+        title=html.escape(printable(f"vidtoon batch: {options.in_dir}")),
         summary=html.escape(f"{counts} in {batch.seconds:.1f} s; {batch.backend} backend, {batch.workers}"),
         rows="\n".join(rows),
     )
