@@ -411,6 +411,10 @@ def _batch(args: argparse.Namespace, console: Console) -> int:
     from .batch import BatchInterrupted, BatchOptions, run_batch
     from .batch_table import BatchTable, print_summary
 
+    # multiprocessing's resource tracker (its own process, started with the first worker
+    # queue) may warn at exit about semaphores that were already removed, on our stderr,
+    # after the last line; nothing leaks. It takes its warning filters from sys.warnoptions.
+    sys.warnoptions.append("ignore::UserWarning:multiprocessing.resource_tracker")
     options = BatchOptions(
         in_dir=args.in_dir,
         out_dir=args.output,
