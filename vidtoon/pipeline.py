@@ -61,12 +61,7 @@ def run(settings: Settings, progress: Progress = NoProgress(), backend: Backend 
             )
         with VideoWriter(settings.output, shape, settings.encode) as writer:
             # 3. Pick and build the backend.
-            if backend is None:
-                backend, why = backends.load(settings)
-            else:
-                why = "given"
-            progress.note(f"backend: {backend.name} ({why})")
-            backend.reset()
+            backend = ready_backend(settings, backend, progress)
             stage = temporal_stage(settings, backend.name)  # optional, fresh for this clip
             if stage is not None:
                 progress.note(f"temporal stage: {stage.name}")
@@ -98,6 +93,17 @@ def run(settings: Settings, progress: Progress = NoProgress(), backend: Backend 
             frames = writer.frames_written
         warnings = (*video.warnings, *writer.warnings)
     return Result(settings.output, frames, time.perf_counter() - started, backend.name, warnings)
+
+
+def ready_backend(settings: Settings, backend: Backend | None, progress: Progress) -> Backend:
+    """The backend `settings` asks for (or the one given), reset for a new clip; says which and why."""
+    if backend is None:
+        backend, why = backends.load(settings)
+    else:
+        why = "given"
+    progress.note(f"backend: {backend.name} ({why})")
+    backend.reset()
+    return backend
 
 
 def check_paths(settings: Settings) -> None:

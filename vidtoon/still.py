@@ -20,7 +20,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import backends
 from .backends import Backend
 from .config import Settings
 from .errors import InputError, OutputError, SettingsError, describe
@@ -40,19 +39,14 @@ class StillResult:
 def cartoonize_still(settings: Settings, frame: int = 0, progress: Progress = NoProgress(),
                      backend: Backend | None = None) -> StillResult:
     """Cartoonize settings.input (an image, or frame `frame` of a video) into settings.output."""
-    from .pipeline import check_paths
+    from .pipeline import check_paths, ready_backend
 
     if settings.output.suffix.lower() not in IMAGE_SUFFIXES:
         raise SettingsError(f"{settings.output}: unknown image type; use one of {' '.join(IMAGE_SUFFIXES)}")
     check_paths(settings)
     started = time.perf_counter()
     rgb = read_picture(settings.input, frame)
-    if backend is None:
-        backend, why = backends.load(settings)
-    else:
-        why = "given"
-    progress.note(f"backend: {backend.name} ({why})")
-    backend.reset()
+    backend = ready_backend(settings, backend, progress)
     cartoon = backend(rgb[None])[0]
     write_image(np.hstack([rgb, cartoon]) if settings.compare else cartoon, settings.output)
     return StillResult(settings.output, time.perf_counter() - started, backend.name)
