@@ -22,32 +22,14 @@ import copy
 import statistics
 import time
 
-import numpy as np
 import torch
-from PIL import Image
 
+from pix2pix_batched_vs_naive import naive, test_frames  # the same frames and naive loop as on the CPU
 from vidtoon.backends.pix2pix import Pix2PixBackend
 from vidtoon.config import Pix2PixSettings
 from vidtoon.testing import FULL_TEXT, FULL_UNET, FULL_VAE, TINY_TEXT, TINY_UNET, TINY_VAE, build_pipeline, full_size_model
 
 NAIVE = "naive loop (one pipe() call per frame)"
-
-
-def test_frames(n: int, side: int) -> np.ndarray:
-    """Smooth moving gradients, uint8 (n, side, side, 3)."""
-    y, x = np.mgrid[0:side, 0:side].astype(np.float32)
-    return np.stack([
-        np.stack([127 + 100 * np.sin((x + 4 * i) / 23), 127 + 100 * np.cos(y / 17), 127 + 100 * np.sin((x + y) / 31)], -1)
-        for i in range(n)
-    ]).clip(0, 255).astype(np.uint8)
-
-
-def naive(pipe, frames: np.ndarray, s: Pix2PixSettings) -> None:
-    for frame in frames:
-        image = pipe(s.prompt, image=Image.fromarray(frame), num_inference_steps=s.steps, guidance_scale=s.guidance,
-                     image_guidance_scale=s.image_guidance, generator=torch.Generator().manual_seed(s.seed),
-                     output_type="np").images[0]
-        (image * 255).round().astype(np.uint8)
 
 
 def flop_per_frame(configs: tuple[dict, dict, dict], side: int, steps: int) -> float:
