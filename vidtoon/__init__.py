@@ -31,7 +31,8 @@ def cartoonize(input: str | Path, output: str | Path, **options: Any) -> Result:
     (classic backend), codec, crf, preset (encoder), overwrite=False, batch_size=8,
     compare=False (original | cartoon side by side),
     model, prompt, steps, image_guidance, guidance, seed, max_side, size,
-    offline, device, dtype (pix2pix backend; batch_size applies to it too),
+    offline, device, dtype, cross_frame, reuse_latents, keyframe_every
+    (pix2pix backend; batch_size applies to it too),
     progress (a vidtoon.progress.Progress; silent by default).
     """
     from dataclasses import fields

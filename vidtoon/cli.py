@@ -187,6 +187,14 @@ def _pix2pix_options(options: argparse.ArgumentParser, live: bool = False) -> No
     p2p.add_argument("--offline", action="store_true", help="never download weights (as HF_HUB_OFFLINE=1)")
     p2p.add_argument("--torch-device", dest="torch_device", default=d.device, help=f"{', '.join(DEVICES)} or cuda:N (default auto: cuda, mps, cpu)")
     p2p.add_argument("--dtype", choices=DTYPES, default=d.dtype, help="default auto: fp16 on a GPU, fp32 on a CPU")
+    p2p.add_argument("--cross-frame", action="store_true",
+                     help="self-attention of every frame attends to the clip's first frame (steadier look; more memory)")
+    p2p.add_argument("--reuse-latents", type=float, metavar="STRENGTH", default=d.reuse_latents,
+                     help="start each frame from the previous one's result warped along the motion, noised by "
+                     "STRENGTH in (0, 1] (e.g. 0.5: half the steps); default off")
+    p2p.add_argument("--keyframe-every", type=int, metavar="K", default=d.keyframe_every,
+                     help="diffuse every K-th frame and scene cuts only, warp the result along the motion "
+                     f"between them (K times fewer diffusion runs; default {d.keyframe_every}: every frame)")
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -211,6 +219,7 @@ def settings_from_args(args: argparse.Namespace, input: Path, output: Path, over
             model=args.model, prompt=args.prompt, steps=args.steps, image_guidance=args.image_guidance,
             guidance=args.guidance, seed=args.seed, max_side=args.max_side, size=args.work_size,
             batch_size=args.batch_size, offline=args.offline, device=args.torch_device, dtype=args.dtype,
+            cross_frame=args.cross_frame, reuse_latents=args.reuse_latents, keyframe_every=args.keyframe_every,
         ),
     )
 

@@ -50,6 +50,11 @@ class Pix2PixSettings:
     offline: bool = False  # never download (as does HF_HUB_OFFLINE=1)
     device: str = "auto"  # auto: cuda, else mps, else cpu
     dtype: str = "auto"  # auto: fp16 on a GPU, fp32 on a CPU
+    # Temporal consistency (vidtoon/crossframe.py, latents.py, keyframes.py); all off by default,
+    # so a plain run is per-frame with the shared noise only.
+    cross_frame: bool = False  # self-attention attends to the clip's first frame (Text2Video-Zero)
+    reuse_latents: float | None = None  # strength in (0, 1]: start from the previous frame's warped latent; None/0 off
+    keyframe_every: int = 1  # diffuse every K-th frame (and cuts), warp the rest; 1: every frame
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
@@ -79,6 +84,13 @@ class Pix2PixSettings:
             raise SettingsError(f"--torch-device must be one of {', '.join(DEVICES)} or cuda:N, got {self.device!r}")
         if self.dtype not in DTYPES:
             raise SettingsError(f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if not isinstance(self.cross_frame, bool):
+            raise SettingsError(f"cross_frame must be True or False, got {self.cross_frame!r}")
+        if self.reuse_latents is not None:
+            _check_number("--reuse-latents", self.reuse_latents, 0.0, 1.0)
+            if self.reuse_latents == 0:  # 0 means off, stored as None so equal settings compare equal
+                object.__setattr__(self, "reuse_latents", None)
+        _check_int("--keyframe-every", self.keyframe_every, 1, 1000)
 
     def work_size(self, width: int, height: int) -> tuple[int, int]:
         """The (width, height) a width x height frame is processed at: --size, or scaled

@@ -17,6 +17,13 @@ backend (latent reuse, keyframe propagation):
                     consistent, not on a motion boundary (Ruder et al. 2016,
                     the mask Lai et al. 2018 use for their warp error)
 
+Consecutive source frames, for the stabiliser and the diffusion backend's
+latent reuse and keyframes:
+
+    MotionTracker   per new source frame, a Motion: flow back to the previous
+                    frame, a confidence map, cut detection, warping of any
+                    result of the previous frame (cartoon or latents)
+
 The temporal stage of the pipeline (see pipeline.run):
 
     Stabilizer      blends each cartoon frame with the previous output warped by
@@ -192,6 +199,76 @@ COLOR_SIGMA = 16.0  # RMS RGB difference (0-255) of the warped source at which t
 CONFIDENCE_BLUR = 1.0  # px at working size: soft seams around occlusions
 
 
+CUT_CONFIDENCE = 0.4  # mean confidence below this: a scene cut (content unrelated to the last frame)
+
+
+class Motion:
+    """How one source frame follows the previous: `back` is the flow from the current
+    frame to the previous one at working size, `confidence` (working size, float32
+    in [0, 1]) says where warping the previous frame's result along it can be
+    trusted: the flow passes the forward-backward check and lands inside the
+    frame, and the warped previous source matches the current one in colour."""
+
+    def __init__(self, back: np.ndarray, confidence: np.ndarray) -> None:
+        self.back, self.confidence = back, confidence
+
+    @property
+    def cut(self) -> bool:
+        """A scene cut: most of the frame has no trusted match in the previous one."""
+        return float(self.confidence.mean()) < CUT_CONFIDENCE
+
+    def warp(self, previous: np.ndarray) -> np.ndarray:
+        """A result for the previous frame, of any size and channel count (e.g. a full-size
+        cartoon, or a latent grid), brought onto the current frame's grid: the flow
+        is resized to it and its vectors scaled."""
+        height, width = previous.shape[:2]
+        where = sample_map(self.back, (width, height))
+        if previous.ndim == 3 and previous.shape[2] > 4:  # remap takes at most 4 channels
+            parts = [self.warp(previous[..., c : c + 4]) for c in range(0, previous.shape[2], 4)]
+            return np.concatenate([p.reshape(height, width, -1) for p in parts], axis=2)
+        return cv2.remap(previous, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    def confidence_at(self, size: tuple[int, int]) -> np.ndarray:
+        """The confidence resampled to size = (width, height): averaged when smaller."""
+        h, w = self.confidence.shape
+        if size == (w, h):
+            return self.confidence
+        smaller = size[0] < w
+        return cv2.resize(self.confidence, size, interpolation=cv2.INTER_AREA if smaller else cv2.INTER_LINEAR)
+
+
+class MotionTracker:
+    """Follows a clip's SOURCE frames one at a time; for each, the Motion from the
+    previous frame (None for the first, or after a change of frame size). Flow and
+    confidence are worked out with the short side near `short_side` px. Used by
+    the stabiliser, latent reuse and keyframe propagation; reset() before a clip."""
+
+    def __init__(self, short_side: int = STABILIZE_SHORT_SIDE) -> None:
+        self.short_side = short_side
+        self._flow = FlowEstimator(STABILIZE_PRESET)  # fed frames already at working size
+        self.reset()
+
+    def reset(self) -> None:
+        self._small: np.ndarray | None = None  # previous source, working size, RGB uint8
+
+    def __call__(self, source: np.ndarray) -> Motion | None:
+        height, width = source.shape[:2]
+        f = work_factor(width, height, self.short_side)
+        size = (max(1, round(width / f)), max(1, round(height / f)))
+        small = cv2.resize(source, size, interpolation=cv2.INTER_AREA) if f > 1 else np.ascontiguousarray(source)
+        previous, self._small = self._small, small
+        if previous is None or previous.shape != small.shape:
+            return None
+        # 1. Flow from this frame back to the last, and the way forward for the check.
+        gray, previous_gray = to_gray(small), to_gray(previous)
+        back = self._flow(gray, previous_gray)
+        forth = self._flow(previous_gray, gray)
+        # 2. Confidence, from the source alone: a trusted match that also looks the same.
+        trusted = inside(back) & consistent(back, forth)
+        mse = squared_norm(cv2.absdiff(warp(previous, back), small).astype(np.float32)) / 3
+        return Motion(back, np.exp(-mse / (COLOR_SIGMA * COLOR_SIGMA)) * trusted)
+
+
 class Stabilizer:
     """The pipeline's temporal stage: out_t = mix(cartoon_t, warp(out_t-1), BLEND * c).
 
@@ -210,12 +287,12 @@ class Stabilizer:
             raise ValueError(f"blend must be in [0, 1), got {blend}")
         self.blend = blend
         self.short_side = short_side
-        self._flow = FlowEstimator(STABILIZE_PRESET)  # fed frames already at working size
+        self._motion = MotionTracker(short_side)
         self.reset()
 
     def reset(self) -> None:
         """Forget the previous frame: the next one passes through unchanged."""
-        self._small: np.ndarray | None = None  # previous source, working size, RGB uint8
+        self._motion.reset()
         self._out: np.ndarray | None = None  # previous output, full size, RGB uint8
 
     def __call__(self, sources: np.ndarray, cartoons: np.ndarray) -> np.ndarray:
@@ -232,30 +309,15 @@ class Stabilizer:
 
     def _frame(self, source: np.ndarray, cartoon: np.ndarray) -> np.ndarray:
         height, width = source.shape[:2]
-        f = work_factor(width, height, self.short_side)
-        size = (max(1, round(width / f)), max(1, round(height / f)))
-        small = cv2.resize(source, size, interpolation=cv2.INTER_AREA) if f > 1 else source
-        previous, previous_out = self._small, self._out
-        self._small = small
-        if previous is None or previous.shape != small.shape or previous_out.shape != cartoon.shape:
+        motion, previous_out = self._motion(source), self._out
+        if motion is None or previous_out is None or previous_out.shape != cartoon.shape:
             self._out = cartoon.copy()
             return cartoon
-
-        # 1. Flow from this frame back to the last, and the way forward for the check.
-        gray, previous_gray = to_gray(small), to_gray(previous)
-        back = self._flow(gray, previous_gray)
-        forth = self._flow(previous_gray, gray)
-        # 2. Confidence, from the source alone: a trusted match that also looks the same.
-        trusted = inside(back) & consistent(back, forth)
-        mse = squared_norm(cv2.absdiff(warp(previous, back), small).astype(np.float32)) / 3
-        weight = np.exp(-mse / (COLOR_SIGMA * COLOR_SIGMA)) * trusted
-        weight = cv2.GaussianBlur(weight, (0, 0), CONFIDENCE_BLUR) * np.float32(self.blend)
-        # 3. Blend at full size with the previous output warped along the same flow.
-        if f > 1:
+        # Blend at full size with the previous output warped along the source's flow.
+        weight = cv2.GaussianBlur(motion.confidence, (0, 0), CONFIDENCE_BLUR) * np.float32(self.blend)
+        if weight.shape != (height, width):
             weight = cv2.resize(weight, (width, height), interpolation=cv2.INTER_LINEAR)
-        where = sample_map(back, (width, height))
-        warped = cv2.remap(previous_out, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        out = cv2.blendLinear(warped, cartoon, weight, 1.0 - weight)
+        out = cv2.blendLinear(motion.warp(previous_out), cartoon, weight, 1.0 - weight)
         self._out = out
         return out
 
