@@ -11,7 +11,11 @@ Each call runs its frames in GPU batches of at most `batch_size` frames:
    and gets its own generator, seeded alike, for the noise the scheduler adds
    at each step. So a frame's result depends only on the frame: identical frames
    give identical outputs, whatever the batch or the position in it.
-4. The denoising loop with the 3-way guidance (vidtoon/ip2p.py).
+4. The denoising loop with the 3-way guidance (vidtoon/ip2p.py). Options for
+   steadier video: --cross-frame (crossframe.py: self-attention reads the clip's
+   first frame), --reuse-latents (latents.py: start from the previous frame's
+   warped result part way, one frame at a time); --keyframe-every wraps the whole
+   backend (keyframes.py).
 5. The VAE decodes; the pictures are resized back to the source size and
    rounded to uint8.
 
@@ -29,8 +33,10 @@ from typing import Any
 
 import numpy as np
 
+from .. import crossframe
 from ..config import PIX2PIX_MODEL, Pix2PixSettings, Settings
 from ..errors import BackendUnavailable, SettingsError
+from ..latents import LatentReuse
 
 MODEL_ID = PIX2PIX_MODEL
 AUTO_BATCH = {"cuda": 16, "mps": 4, "cpu": 4}  # frames per batch when not given; halved on out-of-memory
@@ -112,10 +118,22 @@ class Pix2PixBackend:
             self.summary += "; " + CPU_NOTE
         self._embeds: Any = None  # prompt embeddings, computed on the first call
         self._noise: Any = None  # the clip's initial noise, drawn on its first frame
+        # Temporal options (off by default): per-clip state, cleared by reset().
+        self.anchors = crossframe.Anchors() if settings.cross_frame else None
+        self.reuse = LatentReuse(settings.reuse_latents, settings.steps) if settings.reuse_latents else None
+        if self.anchors is not None:
+            self.summary += "; cross-frame attention"
+        if self.reuse is not None:
+            self.summary += f"; latent reuse from step {self.reuse.k} of {settings.steps}"
 
     def reset(self) -> None:
-        """Start a new clip: its noise is drawn afresh (the same, from the same seed)."""
+        """Start a new clip: its noise is drawn afresh (the same, from the same seed),
+        the cross-frame anchor and the reused latents are forgotten."""
         self._noise = None
+        if self.anchors is not None:
+            self.anchors.clear()
+        if self.reuse is not None:
+            self.reuse.reset()
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """batch: uint8 (N, H, W, 3) RGB. Returns a new uint8 array of the same shape."""
@@ -151,26 +169,61 @@ class Pix2PixBackend:
 
         from .. import ip2p
 
-        s, parts = self.settings, self.parts
+        parts = self.parts
         height, width = frames.shape[1:3]
-        with torch.inference_mode():
-            # 1. uint8 NHWC -> float [-1, 1] NCHW at the work size.
-            x = self._to_model(frames)
-            # 2. Image latents.
-            image_latents = ip2p.encode_images(parts.vae, x)
-            # 3. Where each frame's denoising starts.
-            self.scheduler.set_timesteps(s.steps, device=self.device)
-            latents, start = self.initial_latents(image_latents)
-            generators = [torch.Generator("cpu").manual_seed(self._step_seed()) for _ in range(len(frames))]
-            # 4. Denoise.
-            latents = ip2p.denoise(parts.unet, self.scheduler, latents, image_latents, self._prompt_embeds(),
-                                   s.guidance, s.image_guidance, generators, start)
-            # 5. Decode, back to the source size, uint8 NHWC on the CPU.
-            return self._to_frames(ip2p.decode(parts.vae, latents), height, width)
+        state = self.reuse.snapshot() if self.reuse is not None else None
+        try:
+            with torch.inference_mode(), self._cross_frame():
+                # 1. uint8 NHWC -> float [-1, 1] NCHW at the work size.
+                x = self._to_model(frames)
+                # 2. Image latents.
+                image_latents = ip2p.encode_images(parts.vae, x)
+                # 3-4. Where each frame's denoising starts; denoise.
+                if self.reuse is None:
+                    latents = self._denoise(image_latents, *self.initial_latents(image_latents))
+                else:  # sequential: each frame starts from the last one's result
+                    latents = torch.cat([self._denoise_reused(frame, image_latents[i : i + 1])
+                                         for i, frame in enumerate(frames)])
+                # 5. Decode, back to the source size, uint8 NHWC on the CPU.
+                return self._to_frames(ip2p.decode(parts.vae, latents), height, width)
+        except BaseException:
+            if state is not None:  # the batch is retried (out of memory) or the run ends
+                self.reuse.restore(state)
+            raise
+
+    def _denoise(self, image_latents: Any, latents: Any, start: int) -> Any:
+        """Step 4: the loop from `start`, one generator per frame (all seeded alike)."""
+        import torch
+
+        from .. import ip2p
+
+        s = self.settings
+        generators = [torch.Generator("cpu").manual_seed(self._step_seed()) for _ in range(len(latents))]
+        unet = self.anchors.track(self.parts.unet) if self.anchors is not None else self.parts.unet
+        return ip2p.denoise(unet, self.scheduler, latents, image_latents, self._prompt_embeds(),
+                            s.guidance, s.image_guidance, generators, start)
+
+    def _denoise_reused(self, frame: np.ndarray, image_latent: Any) -> Any:
+        """One frame with --reuse-latents (latents.py); keeps its result for the next."""
+        self.scheduler.set_timesteps(self.settings.steps, device=self.device)  # also resets the step index
+        noise = self._clip_noise(image_latent.shape[1:])
+        latents, start = self.reuse.start(self.scheduler, frame, image_latent, noise, self.parts.vae.config.scaling_factor)
+        final = self._denoise(image_latent, latents, start)
+        self.reuse.keep(final)
+        return final
+
+    def _cross_frame(self) -> Any:
+        """The cross-frame attention processors while a batch runs (--cross-frame), else nothing."""
+        from contextlib import nullcontext
+
+        if self.anchors is None:
+            return nullcontext()
+        return crossframe.installed(self.parts.unet, self.anchors, groups=3 if self.guided else 1)
 
     def initial_latents(self, image_latents: Any) -> tuple[Any, int]:
         """(latents, first step) for a batch: the clip's one noise tensor for every frame,
-        from step 0. The place to start from the previous frame's latents instead."""
+        from step 0 (--reuse-latents starts from the previous frame's instead: latents.py)."""
+        self.scheduler.set_timesteps(self.settings.steps, device=self.device)
         noise = self._clip_noise(image_latents.shape[1:])
         return noise.expand(len(image_latents), -1, -1, -1) * self.scheduler.init_noise_sigma, 0
 
