@@ -71,6 +71,7 @@ PRESETS = {
 
 LIVE_STEPS = 4  # pix2pix live: denoising steps at most (20 by default for files)
 LIVE_MAX_SIDE = 256  # pix2pix live: long side of the frames it works on, at most
+LIVE_REUSE = 0.5  # pix2pix live: --reuse-latents unless asked otherwise: half the steps after the first frame
 
 
 def live_settings(settings: Settings) -> tuple[Settings, str | None]:
@@ -79,20 +80,23 @@ def live_settings(settings: Settings) -> tuple[Settings, str | None]:
 
     The classic backend runs in real time as it is. The pix2pix backend gets its
     fastest settings: few steps, a small work size, one frame per call (a batch
-    would only add latency). The newest-frame policy keeps latency bounded
-    whatever this returns; it only sets the frame rate.
+    would only add latency), and latent reuse (frames after the first run only
+    part of the steps). The newest-frame policy keeps latency bounded whatever
+    this returns; it only sets the frame rate.
     """
     name, _ = backends.choose(settings.backend, settings.pix2pix.model)
     if name != "pix2pix":
         return settings, None
     p = settings.pix2pix
-    fast = replace(p, steps=min(p.steps, LIVE_STEPS), max_side=min(p.max_side, LIVE_MAX_SIDE), size=None, batch_size=1)
+    fast = replace(p, steps=min(p.steps, LIVE_STEPS), max_side=min(p.max_side, LIVE_MAX_SIDE), size=None, batch_size=1,
+                   reuse_latents=p.reuse_latents or LIVE_REUSE)
     if p.size is not None:  # a size asked for is kept; only the steps come down
         fast = replace(fast, size=p.size, max_side=p.max_side)
     note = (
         f"pix2pix live: {fast.steps} steps, frames worked at "
         + (f"{fast.size[0]}x{fast.size[1]}" if fast.size else f"{fast.max_side} px on the long side")
-        + ", one frame at a time, for speed; the newest camera frame is always the next one done"
+        + f", one frame at a time, reusing the last frame's latents (strength {fast.reuse_latents:g}), for speed; "
+        "the newest camera frame is always the next one done"
     )
     return replace(settings, backend="pix2pix", pix2pix=fast, batch_size=1), note
 

@@ -50,5 +50,9 @@ def load(settings: Settings) -> tuple[Backend, str]:
         from . import pix2pix
 
         backend = pix2pix.load(settings)
+        if settings.pix2pix.keyframe_every > 1:
+            from ..keyframes import KeyframeBackend
+
+            backend = KeyframeBackend(backend, settings.pix2pix.keyframe_every)
         return backend, f"{why}; {backend.summary}"
     raise BackendUnavailable(f"unknown backend {name!r}")
