@@ -12,8 +12,13 @@ stabiliser's own cost is also timed alone, beside the classic filter's, on
 frames already in memory.
 
 A case is a function (source, target) -> pipeline.Result; add one to CASES
-for each new option (the diffusion backend's shared noise, cross-frame
-attention, latent reuse and keyframes belong here once that backend lands).
+for each new option. The pix2pix rows run the tiny RANDOM-weight model
+(vidtoon.testing.make_tiny_model, built into the temporary folder) on the CPU,
+one torch thread, 10 steps, frames worked at 128 px on the long side: their
+warp errors show each mechanism at work, not the look of the real model, and
+their speed is the tiny model's (see benchmarks/gpu.py for the full size).
+`--only TEXT` keeps the cases whose name contains TEXT (classic always runs:
+the fps column is relative to it).
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from clips import make_clip, panning  # noqa: E402
 from reference import NaiveCartoon  # noqa: E402
 
 from vidtoon.backends.classic import ClassicBackend  # noqa: E402
-from vidtoon.config import ClassicSettings, Settings  # noqa: E402
+from vidtoon.config import ClassicSettings, Pix2PixSettings, Settings  # noqa: E402
 from vidtoon.metrics import measure  # noqa: E402
 from vidtoon.pipeline import Result, run  # noqa: E402
 from vidtoon.reader import open_video  # noqa: E402
@@ -60,11 +65,37 @@ def _settings(source: Path, target: Path, **classic: bool) -> Settings:
     return Settings(input=source, output=target, backend="classic", overwrite=True, classic=ClassicSettings(**classic))
 
 
+PIX2PIX = dict(steps=10, max_side=128)  # the tiny model's settings for every pix2pix row
+_tiny: dict[str, Path] = {}
+
+
+def pix2pix(**options: object) -> Callable[[Path, Path], Result]:
+    """A case: the pix2pix backend on the tiny random model with these temporal options."""
+
+    def case(source: Path, target: Path) -> Result:
+        if "folder" not in _tiny:  # built once, next to the outputs (a temporary folder)
+            import torch
+
+            from vidtoon.testing import make_tiny_model
+
+            torch.set_num_threads(1)  # a tiny model gains nothing from threads (see tests/conftest.py)
+            _tiny["folder"] = make_tiny_model(target.parent / "tiny-ip2p")
+        settings = Pix2PixSettings(model=str(_tiny["folder"]), **PIX2PIX, **options)  # type: ignore[arg-type]
+        return run(Settings(input=source, output=target, backend="pix2pix", overwrite=True, pix2pix=settings))
+
+    return case
+
+
 # name -> (case, runs it gets at most: the tutorial cartoonizer is slow and only a reference)
 CASES: dict[str, tuple[Callable[[Path, Path], Result], int | None]] = {
     "classic": (classic, None),
     "classic --stabilize": (classic_stabilized, None),
     "per-frame k-means + adaptive threshold": (naive, 1),
+    "pix2pix tiny (shared noise only; default)": (pix2pix(), None),
+    "pix2pix tiny --cross-frame": (pix2pix(cross_frame=True), None),
+    "pix2pix tiny --reuse-latents 0.5": (pix2pix(reuse_latents=0.5), None),
+    "pix2pix tiny --keyframe-every 4": (pix2pix(keyframe_every=4), None),
+    "pix2pix tiny, all three": (pix2pix(cross_frame=True, reuse_latents=0.5, keyframe_every=4), None),
 }
 
 
@@ -89,12 +120,12 @@ def in_memory(source: Path, runs: int) -> tuple[float, float]:
     return statistics.median(filter_ms), statistics.median(stage_ms)
 
 
-def bench(source: Path, runs: int, tmp: Path) -> None:
-    fps: dict[str, list[float]] = {name: [] for name in CASES}
+def bench(source: Path, runs: int, tmp: Path, only: str | None = None) -> None:
+    fps: dict[str, list[float]] = {name: [] for name in CASES if name == "classic" or not only or only in name}
     ratio: dict[str, float | None] = {}
     for run_index in range(runs):  # interleaved, so that drift in machine load hits all alike
         for name, (case, limit) in CASES.items():
-            if limit is not None and run_index >= limit:
+            if name not in fps or limit is not None and run_index >= limit:
                 continue
             target = tmp / f"{len(ratio)}.mp4"
             result = case(source, target)
@@ -106,18 +137,19 @@ def bench(source: Path, runs: int, tmp: Path) -> None:
     filter_ms, stage_ms = in_memory(source, runs)
     print(f"in memory: classic filter {filter_ms:.1f} ms per frame, stabiliser {stage_ms:.1f} ms per frame\n")
     base = statistics.median(fps["classic"])
-    print(f"| {'case':<40} | {'warp error vs source':>20} | {'fps':>6} | {'fps vs classic':>14} |")
-    print(f"|{'-' * 42}|{'-' * 22}|{'-' * 8}|{'-' * 16}|")
+    print(f"| {'case':<42} | {'warp error vs source':>20} | {'fps':>6} | {'fps vs classic':>14} |")
+    print(f"|{'-' * 44}|{'-' * 22}|{'-' * 8}|{'-' * 16}|")
     for name, values in fps.items():
         median = statistics.median(values)
         r = f"{ratio[name]:.2f}x" if ratio[name] is not None else "n/a"
-        print(f"| {name:<40} | {r:>20} | {median:6.1f} | {median / base:13.2f}x |")
+        print(f"| {name:<42} | {r:>20} | {median:6.1f} | {median / base:13.2f}x |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("videos", type=Path, nargs="*")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", metavar="TEXT", help="only the cases whose name contains TEXT (and classic)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -126,7 +158,7 @@ def main() -> None:
             SAMPLE,
         ]
         for video in videos:
-            bench(video, args.runs, tmp)
+            bench(video, args.runs, tmp, args.only)
 
 
 if __name__ == "__main__":
