@@ -6,6 +6,7 @@ import math
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 
 import cv2
 import numpy as np
@@ -56,11 +57,15 @@ def differs(a, b):
     return (np.abs(a.astype(int) - b.astype(int)) > 1).mean() > 0.05
 
 
+@contextmanager
 def unet_frame_steps(unet):
     """A list that grows by the frames in each UNet call (3 samples a frame under guidance)."""
     seen = []
-    unet.register_forward_hook(lambda module, args, kwargs_or_out: seen.append(args[0].shape[0] // 3))
-    return seen
+    hook = unet.register_forward_hook(lambda module, args, out: seen.append(args[0].shape[0] // 3))
+    try:
+        yield seen
+    finally:
+        hook.remove()
 
 
 # -- settings and the command line ------------------------------------------------------------
@@ -218,16 +223,12 @@ def test_start_step():
 
 def test_latent_reuse_runs_fewer_unet_steps_and_the_first_frame_in_full(parts):
     batch = pan(5)
-    seen = unet_frame_steps(parts.unet)
-    try:
+    with unet_frame_steps(parts.unet) as seen:
         off = Pix2PixBackend(parts, Pix2PixSettings(batch_size=1, **FAST))(batch)
         assert sum(seen) == 5 * 4
         seen.clear()
-        reuse = Pix2PixBackend(parts, Pix2PixSettings(batch_size=5, reuse_latents=0.5, **FAST))
-        out = reuse(batch)
+        out = Pix2PixBackend(parts, Pix2PixSettings(batch_size=5, reuse_latents=0.5, **FAST))(batch)
         assert seen == [1] * (4 + 4 * 2)  # frame by frame: 4 steps, then 2 for each later frame
-    finally:
-        parts.unet._forward_hooks.clear()
     assert np.array_equal(out[0], off[0])  # the first frame is the usual full run
     assert np.abs(out[1:].astype(int) - off[1:]).mean() > 1
     assert out.shape == batch.shape
@@ -238,11 +239,8 @@ def test_latent_reuse_carries_across_batches_and_restarts_on_a_cut(parts):
     time either way; the VAE's batch size rounds); the frame after a cut runs all steps."""
     batch = np.concatenate([pan(3), frames(3, start=20)])
     whole = Pix2PixBackend(parts, Pix2PixSettings(batch_size=6, reuse_latents=0.5, **FAST))(batch)
-    seen = unet_frame_steps(parts.unet)
-    try:
+    with unet_frame_steps(parts.unet) as seen:
         split = Pix2PixBackend(parts, Pix2PixSettings(batch_size=2, reuse_latents=0.5, **FAST))(batch)
-    finally:
-        parts.unet._forward_hooks.clear()
     agree_within_rounding(split, whole)
     assert len(seen) == 4 + 2 + 2 + 4 + 2 + 2  # full steps at frame 0 and at the cut (frame 3)
 
@@ -366,13 +364,13 @@ def test_propagated_frames_follow_the_motion():
         assert followed < 4 and stale > 4 * followed, (i, followed, stale)
 
 
-def test_keyframes_wrap_the_pix2pix_backend_when_asked(tiny_model, parts):
+def test_keyframes_wrap_the_pix2pix_backend_when_asked(tiny_model):
     settings = Settings(input="in.mp4", output="o.mp4", backend="pix2pix",
                         pix2pix=Pix2PixSettings(model=str(tiny_model), keyframe_every=3, **FAST))
     backend, why = backends.load(settings)
     assert isinstance(backend, KeyframeBackend) and backend.name == "pix2pix" and "keyframes every 3" in why
-    seen = unet_frame_steps(backend.inner.parts.unet)
-    out = backend(pan(7))
+    with unet_frame_steps(backend.inner.parts.unet) as seen:
+        out = backend(pan(7))
     assert sum(seen) == 3 * 4 and out.shape == (7, 48, 64, 3)  # frames 0, 3, 6 diffused
     plain, _ = backends.load(Settings(input="in.mp4", output="o.mp4", backend="pix2pix",
                                       pix2pix=Pix2PixSettings(model=str(tiny_model))))
