@@ -36,6 +36,7 @@ class VideoWriter:
         self.temp_path = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.part")
         self._source = source
         self._last_pts: int | None = None
+        self._closed = False
         self.frames_written = 0
         options = {"movflags": "+faststart"} if self.format.container in ("mp4", "mov") else {}
         try:
@@ -126,7 +127,11 @@ class VideoWriter:
             self._output.mux(packet)
 
     def close(self) -> None:
-        """Flush the encoder, finish the audio, and move the file into place."""
+        """Flush the encoder, finish the audio, and move the file into place.
+        Once: the `with` block's exit does nothing more when this already ran."""
+        if self._closed:
+            return
+        self._closed = True
         if self.frames_written == 0:
             self._discard()
             raise OutputError(f"{self.path}: no frames were written, so no file was made")
