@@ -152,26 +152,26 @@ def main() -> None:
           f"{side}x{side}, {steps} steps, {n} frames per run ({len(naive_frames)} for the naive loop), median of {runs} runs")
     print(f"model built in {built:.0f} s; {flop / 1e12:.3g} TFLOP per frame (counted); peak taken as "
           f"{args.peak_tflops:g} TFLOP/s; torch {torch.__version__}; compile cache {os.environ['TORCHINDUCTOR_CACHE_DIR']}\n")
-    print(f"| {'case':<58} | {'frames/s':>8} | {'set-up s':>8} | {'peak GPU mem':>12} | {'vs naive':>8} | {'of peak':>7} |",
+    print(f"| {'case':<62} | {'frames/s':>8} | {'set-up s':>8} | {'peak GPU mem':>12} | {'vs naive':>8} | {'of peak':>7} |",
           flush=True)
-    print(f"|{'-' * 60}|{'-' * 10}|{'-' * 10}|{'-' * 14}|{'-' * 10}|{'-' * 9}|", flush=True)
+    print(f"|{'-' * 64}|{'-' * 10}|{'-' * 10}|{'-' * 14}|{'-' * 10}|{'-' * 9}|", flush=True)
     base = None
     for label, setup, inputs, compiled in rows:
         left = args.budget - (time.perf_counter() - started)
         if left <= 0 or (compiled and left < args.compile_reserve):
-            print(f"| {label:<58} | skipped: {left:.0f} s left of --budget {args.budget:g} (rerun: the compile cache is warm) |")
+            print(f"| {label:<62} | skipped: {left:.0f} s left of --budget {args.budget:g} (rerun: the compile cache is warm) |")
             continue
         try:
             fps, setup_s, memory = measure(setup, inputs, runs, device)
         except Exception as e:  # one failing row (a compile error, out of memory) must not lose the table
-            print(f"| {label:<58} | failed: {type(e).__name__}: {str(e).splitlines()[0][:150] if str(e) else ''} |", flush=True)
+            print(f"| {label:<62} | failed: {type(e).__name__}: {str(e).splitlines()[0][:150] if str(e) else ''} |", flush=True)
             if device.type == "cuda":
                 torch.cuda.empty_cache()
             continue
         base = base or fps
         mem = f"{memory / 2**30:.1f} GiB" if device.type == "cuda" else "-"
         peak = f"{fps * flop / (args.peak_tflops * 1e12):.1%}" if device.type == "cuda" else "-"
-        print(f"| {label:<58} | {fps:8.2f} | {setup_s:8.1f} | {mem:>12} | {fps / base:7.2f}x | {peak:>7} |", flush=True)
+        print(f"| {label:<62} | {fps:8.2f} | {setup_s:8.1f} | {mem:>12} | {fps / base:7.2f}x | {peak:>7} |", flush=True)
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
 
 
