@@ -266,3 +266,56 @@ def test_salvage_warnings_still_reach_the_result(clip, tmp_path):
     result = run(cut, tmp_path / "out.mp4")
     assert 0 < result.frames < 24
     assert any("salvaged" in w for w in result.warnings), result.warnings
+
+
+def test_the_pipeline_never_decodes_far_ahead_of_the_backend(clip, tmp_path, monkeypatch):
+    """Backpressure in the real pipeline: with a slow backend, frames decoded but not
+    yet given to the backend stay within the queue's batches plus the one being built."""
+    c = clip(frames=60)
+    monkeypatch.setattr(pipeline, "QUEUE_DEPTH", 2)
+    frames = VideoReader.frames
+    decoded, processed, most = 0, 0, 0
+
+    def counting(self):
+        nonlocal decoded
+        for frame in frames(self):
+            decoded += 1
+            yield frame
+
+    class Slow(Jittery):
+        def __call__(self, batch):
+            nonlocal processed, most
+            most = max(most, decoded - processed)
+            time.sleep(0.01)
+            processed += len(batch)
+            return super().__call__(batch)
+
+    monkeypatch.setattr(VideoReader, "frames", counting)
+    result = run(c.path, tmp_path / "out.mp4", Slow(), batch_size=3)
+    assert result.frames == 60
+    # this batch, 2 queued, the one the decode thread waits to hand over, and one frame of the next
+    assert most <= 3 * (1 + 2 + 1) + 1
+
+
+def test_progress_counts_every_frame_once(clip, tmp_path):
+    c = clip(frames=17)
+    calls = []
+
+    class Recorder:
+        def note(self, message):
+            pass
+
+        def start(self, description, total):
+            calls.append(("start", total, threading.current_thread().name))
+
+        def advance(self, frames):
+            calls.append(("advance", frames, threading.current_thread().name))
+
+        def stop(self):
+            calls.append(("stop", None, threading.current_thread().name))
+
+    settings = Settings(input=c.path, output=tmp_path / "out.mp4", batch_size=4)
+    pipeline.run(settings, progress=Recorder(), backend=Jittery())
+    assert calls[0][:2] == ("start", 17) and calls[-1][:2] == ("stop", None)
+    assert [n for kind, n, _ in calls if kind == "advance"] == [4, 4, 4, 4, 1]
+    assert {thread for *_, thread in calls} == {"MainThread"}  # progress is only ever touched here
