@@ -120,7 +120,9 @@ def staged(
         fail(e)
     finally:
         for thread in threads:
-            _join(thread)
+            late = _join(thread)
+            if late is not None and not errors:  # Ctrl-C after the last frame still counts
+                fail(late)
     if errors:
         # Empty the list first: it is reachable from the error's own traceback (through
         # these closures), and that cycle would keep the encoder's threads alive until gc.
@@ -132,10 +134,13 @@ def staged(
             del error
 
 
-def _join(thread: threading.Thread) -> None:
-    """Join, and keep joining through a second Ctrl-C: no stage may outlive the run."""
+def _join(thread: threading.Thread) -> BaseException | None:
+    """Join, and keep joining through a second Ctrl-C: no stage may outlive the run.
+    Returns the first exception that interrupted the wait, if any."""
+    interrupted = None
     while thread.is_alive():
         try:
             thread.join()
-        except BaseException:
-            continue
+        except BaseException as e:
+            interrupted = interrupted or e
+    return interrupted
