@@ -10,6 +10,7 @@ from .errors import SettingsError
 
 BACKENDS = ("auto", "classic", "pix2pix")
 PIX2PIX_MODEL = "instruction-tuning-sd/cartoonizer"  # the InstructPix2Pix cartoonizer fine-tune
+TAESD_MODEL = "madebyollin/taesd"  # the tiny VAE decoder that --fast-vae uses when given no id or folder
 DEVICES = ("auto", "cuda", "mps", "cpu")  # "cuda:N" picks one GPU
 DTYPES = ("auto", "fp16", "bf16", "fp32")
 
@@ -55,6 +56,7 @@ class Pix2PixSettings:
     cross_frame: bool = False  # self-attention attends to the clip's first frame (Text2Video-Zero)
     reuse_latents: float | None = None  # strength in (0, 1]: start from the previous frame's warped latent; None/0 off
     keyframe_every: int = 1  # diffuse every K-th frame (and cuts), warp the rest; 1: every frame
+    fast_vae: str | None = None  # an AutoencoderTiny (TAESD) id or folder to decode with; None: the model's VAE
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
@@ -82,6 +84,8 @@ class Pix2PixSettings:
         if self.device not in DEVICES and not (isinstance(self.device, str) and self.device.startswith("cuda:")
                                                and self.device[5:].isdigit()):
             raise SettingsError(f"--torch-device must be one of {', '.join(DEVICES)} or cuda:N, got {self.device!r}")
+        if self.fast_vae is not None and not (isinstance(self.fast_vae, str) and self.fast_vae.strip()):
+            raise SettingsError(f"--fast-vae must be a Hugging Face id or a folder, got {self.fast_vae!r}")
         if self.dtype not in DTYPES:
             raise SettingsError(f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if not isinstance(self.cross_frame, bool):

@@ -105,6 +105,14 @@ def decode(vae: Any, latents: torch.Tensor) -> torch.Tensor:
     return (images / 2 + 0.5).clamp(0, 1)
 
 
+def decode_tiny(vae: Any, latents: torch.Tensor) -> torch.Tensor:
+    """Pictures in [0, 1] from latents with an AutoencoderTiny (TAESD, --fast-vae). TAESD
+    works in the UNet's scaled latent space: the latents go in as they are, not divided
+    by the SD VAE's scaling factor (0.18215) as decode() does."""
+    images = vae.decode(latents.to(vae.dtype), return_dict=False)[0]
+    return (images / 2 + 0.5).clamp(0, 1)
+
+
 def _text_states(text_encoder: Any, tokens: Any, device: torch.device) -> torch.Tensor:
     """The last hidden states; SD1.5's text encoder reads padding too (no mask) unless its config asks."""
     mask = tokens.attention_mask.to(device) if getattr(text_encoder.config, "use_attention_mask", False) else None

@@ -147,6 +147,43 @@ def load_components(folder: Path, device: Any, dtype: Any) -> Components:
     return Components(tokenizer, text_encoder.to(device).eval(), vae.to(device).eval(), unet.to(device).eval(), scheduler)
 
 
+def load_tiny_decoder(model: str, offline: bool, device: Any, dtype: Any) -> Any:
+    """The AutoencoderTiny (TAESD) for --fast-vae, from a folder or the HF cache (downloaded
+    only when allowed), safetensors only; used for decoding, never for the image latents."""
+    from diffusers import AutoencoderTiny
+
+    folder = _tiny_folder(model, offline)
+    try:
+        vae = AutoencoderTiny.from_pretrained(folder, torch_dtype=dtype, use_safetensors=True, local_files_only=True)
+    except (OSError, ValueError, KeyError) as e:
+        raise BackendUnavailable(f"--fast-vae {model}: cannot load {folder}: {type(e).__name__}: {_first_line(e)}") from None
+    return vae.to(device).eval()
+
+
+def _tiny_folder(model: str, offline: bool) -> Path:
+    path = Path(model).expanduser()
+    if path.is_dir():
+        folder = path
+    else:
+        from huggingface_hub import constants, snapshot_download
+        from huggingface_hub.errors import HFValidationError
+
+        offline = offline or constants.HF_HUB_OFFLINE
+        try:
+            folder = Path(snapshot_download(model, allow_patterns=["config.json", "*.safetensors"],
+                                            local_files_only=offline))
+        except HFValidationError:
+            raise BackendUnavailable(f"--fast-vae {model}: no such folder, and not a Hugging Face id (owner/name)") from None
+        except (OSError, ValueError) as e:
+            why = "downloads are off (--offline or HF_HUB_OFFLINE=1)" if offline else f"the download failed ({_first_line(e)})"
+            raise BackendUnavailable(f"--fast-vae {model}: not in the Hugging Face cache ({constants.HF_HUB_CACHE}) "
+                                     f"and {why}; pass a folder saved with save_pretrained") from None
+    if not ((folder / "config.json").is_file() and _has(folder, ".safetensors")):
+        raise BackendUnavailable(f"--fast-vae {model}: {folder} has no config.json and .safetensors weights "
+                                 f"(an AutoencoderTiny saved with save_pretrained)")
+    return folder
+
+
 def _scheduler_class(folder: Path) -> Any:
     """The scheduler class named in the folder's config, if diffusers ships a scheduler by that name."""
     import diffusers

@@ -20,7 +20,8 @@ from .backends import Backend
 from .config import Settings
 from .errors import SettingsError
 from .progress import NoProgress, Progress
-from .reader import MAX_PIXELS, MAX_SIZE_TEXT, open_video
+from .reader import MAX_PIXELS, MAX_SIZE_TEXT, Frame, open_video
+from .stages import staged
 from .temporal import temporal_stage
 from .writer import VideoWriter
 
@@ -30,6 +31,10 @@ T = TypeVar("T")
 # 43 frames of 1080p, 10 of 4K, 2 of 8K. Memory then depends on neither the
 # video's length nor its frame size times the batch size.
 BATCH_BYTES = 256 * 2**20
+
+# Batches waiting between two stages, at most; fewer where BATCH_BYTES would be
+# exceeded, so what waits in one queue is bounded by the same cap as a batch.
+QUEUE_DEPTH = 2
 
 
 @dataclass(frozen=True)
@@ -75,19 +80,32 @@ def run(settings: Settings, progress: Progress = NoProgress(), backend: Backend 
             batch_size = max(1, min(wanted, BATCH_BYTES // (shape.width * shape.height * 3)))
             if batch_size < wanted:
                 progress.note(f"frames of {shape.width}x{shape.height}: {batch_size} per batch, to bound memory")
-            # 4. The loop: batches of frames through the backend into the encoder.
+            # 4. The loop, in three overlapping stages (stages.py): batches are decoded on
+            #    one thread, go through the backend here, and are encoded on another.
+            depth = max(1, min(QUEUE_DEPTH, BATCH_BYTES // (batch_size * shape.width * shape.height * 3)))
+
+            def decode() -> Iterator[tuple[list[Frame], np.ndarray]]:
+                for batch in batched(video.frames(), batch_size):
+                    yield batch, np.stack([f.rgb for f in batch])
+
+            def compute(item: tuple[list[Frame], np.ndarray]) -> list[Frame]:
+                batch, sources = item
+                cartoons = backend(sources)
+                if stage is not None:  # 4b. e.g. --stabilize: needs the sources too
+                    cartoons = stage(sources, cartoons)
+                if settings.compare:
+                    cartoons = [np.hstack([frame.rgb, rgb]) for frame, rgb in zip(batch, cartoons, strict=True)]
+                done = [frame.with_rgb(rgb) for frame, rgb in zip(batch, cartoons, strict=True)]
+                progress.advance(len(done))
+                return done
+
+            def encode(frames: list[Frame]) -> None:
+                for frame in frames:
+                    writer.write(frame)
+
             progress.start(settings.input.name, video.info.frame_count)
             try:
-                for batch in batched(video.frames(), batch_size):
-                    sources = np.stack([f.rgb for f in batch])
-                    cartoons = backend(sources)
-                    if stage is not None:  # 4b. e.g. --stabilize: needs the sources too
-                        cartoons = stage(sources, cartoons)
-                    for frame, rgb in zip(batch, cartoons, strict=True):
-                        if settings.compare:
-                            rgb = np.hstack([frame.rgb, rgb])
-                        writer.write(frame.with_rgb(rgb))
-                    progress.advance(len(batch))
+                staged(decode, compute, encode, finish=writer.close, depth=depth)
             finally:
                 progress.stop()
             frames = writer.frames_written

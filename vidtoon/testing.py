@@ -115,6 +115,19 @@ def make_tiny_model(folder: str | Path, seed: int = 0) -> Path:
     return folder
 
 
+def make_tiny_decoder(folder: str | Path, seed: int = 0) -> Path:
+    """A tiny random AutoencoderTiny (TAESD's architecture, 8 channels) saved to `folder`
+    (safetensors), for --fast-vae tests; return the folder."""
+    import torch
+    from diffusers import AutoencoderTiny
+
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    AutoencoderTiny(encoder_block_out_channels=(8,) * 4, decoder_block_out_channels=(8,) * 4,
+                    num_encoder_blocks=(1,) * 4, num_decoder_blocks=(1,) * 4).save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
 def full_size_model(device: str = "cpu", dtype: Any = None, seed: int = 0) -> Any:
     """The full-size SD1.5 InstructPix2Pix architecture with random weights, built on `device`
     (no download, nothing written). For measuring speed and memory, not for pictures."""

@@ -25,6 +25,7 @@ from .config import EncodeSettings
 from .errors import OutputError, SettingsError, describe
 from .formats import resolve
 from .reader import Frame, VideoInfo
+from .yuv import rgb_to_i420, yuv_matrix
 
 
 class VideoWriter:
@@ -36,6 +37,7 @@ class VideoWriter:
         self.temp_path = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.part")
         self._source = source
         self._last_pts: int | None = None
+        self._closed = False
         self.frames_written = 0
         options = {"movflags": "+faststart"} if self.format.container in ("mp4", "mov") else {}
         try:
@@ -45,6 +47,9 @@ class VideoWriter:
         with self._discard_on_error("cannot be written"):
             self._output = av.open(str(self.temp_path), "w", format=self.format.container, options=options)
             self._video = self._add_video_stream()
+            # Even sizes (all 4:2:0 encoders pad to them) take the cheaper conversion (yuv.py).
+            even = self._video.width % 2 == 0 and self._video.height % 2 == 0
+            self._yuv = yuv_matrix(source.color.space, source.color.range) if even else None
             # A source without audio may have no file to open at all (a camera).
             self._audio = AudioTracks(source.path, self._output) if source.audio_streams else NoAudio()
 
@@ -93,13 +98,17 @@ class VideoWriter:
         if self._last_pts is not None and pts <= self._last_pts:
             pts = self._last_pts + 1  # encoders refuse repeated timestamps
         self._last_pts = pts
-        video_frame = av.VideoFrame.from_ndarray(self._fit(frame.rgb), format="rgb24")
+        rgb = self._fit(frame.rgb)
         color = self._source.color
-        video_frame = video_frame.reformat(
-            format="yuv420p",
-            dst_colorspace=color.space if color.space != 2 else None,
-            dst_color_range=color.range or None,
-        )
+        if self._yuv is not None:
+            video_frame = av.VideoFrame.from_ndarray(rgb_to_i420(rgb, self._yuv), format="yuv420p")
+            video_frame.colorspace, video_frame.color_range = color.space, color.range
+        else:
+            video_frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+                format="yuv420p",
+                dst_colorspace=color.space if color.space != 2 else None,
+                dst_color_range=color.range or None,
+            )
         video_frame.pts = pts
         video_frame.time_base = self._source.time_base
         with self._discard_on_error("writing failed"):
@@ -126,7 +135,11 @@ class VideoWriter:
             self._output.mux(packet)
 
     def close(self) -> None:
-        """Flush the encoder, finish the audio, and move the file into place."""
+        """Flush the encoder, finish the audio, and move the file into place.
+        Once: the `with` block's exit does nothing more when this already ran."""
+        if self._closed:
+            return
+        self._closed = True
         if self.frames_written == 0:
             self._discard()
             raise OutputError(f"{self.path}: no frames were written, so no file was made")

@@ -16,8 +16,8 @@ Each call runs its frames in GPU batches of at most `batch_size` frames:
    first frame), --reuse-latents (latents.py: start from the previous frame's
    warped result part way, one frame at a time); --keyframe-every wraps the whole
    backend (keyframes.py).
-5. The VAE decodes; the pictures are resized back to the source size and
-   rounded to uint8.
+5. The VAE decodes (or, with --fast-vae, the tiny TAESD decoder); the pictures
+   are resized back to the source size and rounded to uint8.
 
 Prompt embeddings are computed once, on the first call. On CUDA out-of-memory a
 batch is retried at half the size, and later batches stay at that size, so no
@@ -68,7 +68,8 @@ def load(settings: Settings) -> Pix2PixBackend:
     p = settings.pix2pix
     device, dtype = pick_device(p.device, p.dtype)
     folder = models.locate(p.model, p.offline)
-    return Pix2PixBackend(models.load_components(folder, device, dtype), p, device)
+    decoder = models.load_tiny_decoder(p.fast_vae, p.offline, device, dtype) if p.fast_vae else None
+    return Pix2PixBackend(models.load_components(folder, device, dtype), p, device, decoder)
 
 
 def pick_device(device: str, dtype: str) -> tuple[Any, Any]:
@@ -94,14 +95,16 @@ class Pix2PixBackend:
 
     name = "pix2pix"
 
-    def __init__(self, parts: Any, settings: Pix2PixSettings = Pix2PixSettings(), device: Any = None) -> None:
+    def __init__(self, parts: Any, settings: Pix2PixSettings = Pix2PixSettings(), device: Any = None,
+                 decoder: Any = None) -> None:
         """parts: models.Components or a diffusers StableDiffusionInstructPix2PixPipeline
-        (same attributes), already on `device` (default: the UNet's) in the dtype to run in."""
+        (same attributes), already on `device` (default: the UNet's) in the dtype to run in.
+        decoder: an AutoencoderTiny (--fast-vae) to decode with instead of parts.vae."""
         import torch
 
         from .. import ip2p
 
-        self.parts, self.settings = parts, settings
+        self.parts, self.settings, self.decoder = parts, settings, decoder
         self.device = torch.device(device) if device is not None else parts.unet.device
         self.dtype = parts.unet.dtype
         self.batch_size = settings.batch_size or AUTO_BATCH.get(self.device.type, 4)
@@ -113,7 +116,11 @@ class Pix2PixBackend:
             raise SettingsError(f"--prompt is {tokens} tokens long; the model reads at most {limit}, shorten it")
         if self.device.type == "cuda":
             _tune_for_cuda(parts)
+            if decoder is not None:
+                decoder.to(memory_format=torch.channels_last)
         self.summary = f"{settings.model} on {self.device} in {str(self.dtype).removeprefix('torch.')}"
+        if decoder is not None:
+            self.summary += f", decoding with {settings.fast_vae}"
         if self.device.type == "cpu":
             self.summary += "; " + CPU_NOTE
         self._embeds: Any = None  # prompt embeddings, computed on the first call
@@ -184,8 +191,9 @@ class Pix2PixBackend:
                 else:  # sequential: each frame starts from the last one's result
                     latents = torch.cat([self._denoise_reused(frame, image_latents[i : i + 1])
                                          for i, frame in enumerate(frames)])
-                # 5. Decode, back to the source size, uint8 NHWC on the CPU.
-                return self._to_frames(ip2p.decode(parts.vae, latents), height, width)
+                # 5. Decode (--fast-vae: the tiny decoder), back to the source size, uint8 NHWC on the CPU.
+                pictures = ip2p.decode(parts.vae, latents) if self.decoder is None else ip2p.decode_tiny(self.decoder, latents)
+                return self._to_frames(pictures, height, width)
         except BaseException:
             if state is not None:  # the batch is retried (out of memory) or the run ends
                 self.reuse.restore(state)
