@@ -12,6 +12,7 @@ backend (latent reuse, keyframe propagation):
 
     FlowEstimator   DIS optical flow (no weights) at a working size, returned at full size
     warp            backward warp of any (H, W) or (H, W, C) uint8/float32 array
+    remap           the same at a sample map already made (e.g. for a result of another size)
     resize_flow     flow at another size (e.g. a latent grid), vectors rescaled
     valid_mask      not occluded: lands inside the frame, forward-backward
                     consistent, not on a motion boundary (Ruder et al. 2016,
@@ -148,9 +149,14 @@ def warp(image: np.ndarray, flow: np.ndarray, border: int = cv2.BORDER_REPLICATE
     brought onto the grid of the frame it starts from. Any channel count."""
     if image.shape[:2] != flow.shape[:2]:
         raise ValueError(f"image {image.shape[:2]} and flow {flow.shape[:2]} differ in size")
-    where = sample_map(flow)
-    if image.ndim == 3 and image.shape[2] > 4:  # remap takes at most 4 channels
-        parts = [warp(image[..., c : c + 4], flow, border) for c in range(0, image.shape[2], 4)]
+    return remap(image, sample_map(flow), border)
+
+
+def remap(image: np.ndarray, where: np.ndarray, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
+    """image sampled bilinearly at `where` (a sample_map of its size). Any channel count:
+    cv2.remap takes at most 4, so wider arrays (latents) go 4 channels at a time."""
+    if image.ndim == 3 and image.shape[2] > 4:
+        parts = [remap(image[..., c : c + 4], where, border) for c in range(0, image.shape[2], 4)]
         return np.concatenate([p.reshape(*image.shape[:2], -1) for p in parts], axis=2)
     return cv2.remap(image, where, None, cv2.INTER_LINEAR, borderMode=border)
 
@@ -222,11 +228,7 @@ class Motion:
         cartoon, or a latent grid), brought onto the current frame's grid: the flow
         is resized to it and its vectors scaled."""
         height, width = previous.shape[:2]
-        where = sample_map(self.back, (width, height))
-        if previous.ndim == 3 and previous.shape[2] > 4:  # remap takes at most 4 channels
-            parts = [self.warp(previous[..., c : c + 4]) for c in range(0, previous.shape[2], 4)]
-            return np.concatenate([p.reshape(height, width, -1) for p in parts], axis=2)
-        return cv2.remap(previous, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return remap(previous, sample_map(self.back, (width, height)))
 
     def confidence_at(self, size: tuple[int, int]) -> np.ndarray:
         """The confidence resampled to size = (width, height): averaged when smaller."""
