@@ -27,7 +27,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .backends import Backend
+from .backends import Backend, check_batch
 from .temporal import CONFIDENCE_BLUR, Motion, MotionTracker
 
 INPAINT_RADIUS = 3  # px at working size
@@ -58,8 +58,7 @@ class KeyframeBackend:
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """batch: uint8 (N, H, W, 3) RGB; returns as many cartoon frames."""
-        if not (isinstance(batch, np.ndarray) and batch.dtype == np.uint8 and batch.ndim == 4 and batch.shape[-1] == 3):
-            raise ValueError(f"expected a uint8 (N, H, W, 3) RGB batch, got {getattr(batch, 'shape', None)}")
+        check_batch(batch, self.name)
         # 1. Which frames are keyframes (every K-th since the last one, first frame, cuts).
         motions = [self._motion(frame) for frame in batch]
         keys = []

@@ -27,6 +27,13 @@ class Backend(Protocol):
     def reset(self) -> None: ...
 
 
+def check_batch(batch: object, name: str) -> None:
+    """Raise ValueError unless `batch` is the call shape's input: uint8 (N, H, W, 3) RGB."""
+    if not (isinstance(batch, np.ndarray) and batch.dtype == np.uint8 and batch.ndim == 4 and batch.shape[-1] == 3):
+        shape, dtype = getattr(batch, "shape", None), getattr(batch, "dtype", type(batch))
+        raise ValueError(f"{name} backend expects a uint8 (N, H, W, 3) RGB batch, got shape {shape} dtype {dtype}")
+
+
 def choose(requested: str, model: str | None = None) -> tuple[str, str]:
     """Resolve `auto` to a backend name, with a one-line reason (`model`: pix2pix's --model)."""
     if requested != "auto":

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from ..config import ClassicSettings
+from . import check_batch
 
 WORK_SHORT_SIDE = 360  # px; bigger frames are abstracted ~this size (1/2 of 720p, 1/3 of 1080p)
 
@@ -81,11 +82,7 @@ class ClassicBackend:
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """batch: uint8 (N, H, W, 3) RGB. Returns a new uint8 array of the same shape."""
-        if not (isinstance(batch, np.ndarray) and batch.dtype == np.uint8
-                and batch.ndim == 4 and batch.shape[-1] == 3):
-            shape, dtype = getattr(batch, "shape", None), getattr(batch, "dtype", type(batch))
-            raise ValueError(f"classic backend expects a uint8 (N, H, W, 3) RGB batch, "
-                             f"got shape {shape} dtype {dtype}")
+        check_batch(batch, "classic")
         out = np.empty_like(batch)
         for frame, dst in zip(batch, out):
             self._frame(np.ascontiguousarray(frame), dst)

@@ -37,6 +37,7 @@ from .. import crossframe
 from ..config import PIX2PIX_MODEL, Pix2PixSettings, Settings
 from ..errors import BackendUnavailable, SettingsError
 from ..latents import LatentReuse
+from . import check_batch
 
 MODEL_ID = PIX2PIX_MODEL
 AUTO_BATCH = {"cuda": 16, "mps": 4, "cpu": 4}  # frames per batch when not given; halved on out-of-memory
@@ -146,10 +147,7 @@ class Pix2PixBackend:
         """batch: uint8 (N, H, W, 3) RGB. Returns a new uint8 array of the same shape."""
         import torch
 
-        if not (isinstance(batch, np.ndarray) and batch.dtype == np.uint8
-                and batch.ndim == 4 and batch.shape[-1] == 3):
-            shape, dtype = getattr(batch, "shape", None), getattr(batch, "dtype", type(batch))
-            raise ValueError(f"pix2pix backend expects a uint8 (N, H, W, 3) RGB batch, got shape {shape} dtype {dtype}")
+        check_batch(batch, "pix2pix")
         out = np.empty_like(batch)
         done = 0
         while done < len(batch):
