@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vidtoon.backends.classic import ClassicBackend
-from vidtoon.config import Settings
+from vidtoon.backends.classic.filter import ClassicBackend
+from vidtoon.config import Job, Recipe
+from vidtoon.io.reader import open_video
 from vidtoon.pipeline import batched, run
-from vidtoon.reader import open_video
 
 TRANSCODE = "transcode (decode+encode, audio copy)"
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "astronaut.mp4"
@@ -36,6 +36,8 @@ class Identity:
     """A do-nothing backend: what is left is decode, colour conversion and encode."""
 
     name = "identity"
+    summary = ""
+    batch_size = 8
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return batch
@@ -50,9 +52,8 @@ def cpu_seconds() -> float:
 
 
 def run_once(source: Path, target: Path, backend=None) -> tuple[int, float]:
-    """The real pipeline, as the CLI runs it (backend None: classic, from settings)."""
-    settings = Settings(input=source, output=target, backend="classic", overwrite=True)
-    result = run(settings, backend=backend)
+    """The real pipeline, as the CLI runs it (backend None: classic, from the recipe)."""
+    result = run(Job(source, target, overwrite=True), Recipe(backend="classic"), backend=backend)
     return result.frames, result.seconds
 
 

@@ -3,7 +3,7 @@
     python benchmarks/gpu.py            # CUDA, 512x512, 20 steps: every row below, one call, < 8 min on an H200
     python benchmarks/gpu.py --smoke    # the tiny model on the CPU: checks the script in seconds
 
-No download: the model is vidtoon.testing.full_size_model(), configs written in code
+No download: the model is vidtoon.backends.pix2pix.testing.full_size_model(), configs written in code
 with random weights, so its pictures are noise but its cost is the real cartoonizer's.
 The rows, cheapest first, each printed as soon as it is measured:
 
@@ -44,9 +44,9 @@ from pathlib import Path
 import torch
 
 from pix2pix_batched_vs_naive import naive, test_frames  # the same frames and naive loop as on the CPU
-from vidtoon.backends.pix2pix import Pix2PixBackend
-from vidtoon.config import Pix2PixSettings
-from vidtoon.testing import FULL_TEXT, FULL_UNET, FULL_VAE, TINY_TEXT, TINY_UNET, TINY_VAE, build_pipeline, full_size_model
+from vidtoon.backends.pix2pix import Pix2PixSettings
+from vidtoon.backends.pix2pix.backend import Pix2PixBackend
+from vidtoon.backends.pix2pix.testing import FULL_TEXT, FULL_UNET, FULL_VAE, TINY_TEXT, TINY_UNET, TINY_VAE, build_pipeline, full_size_model
 
 NAIVE = "naive loop (one pipe() call per frame)"
 COMPILE_MODES = ("reduce-overhead", "max-autotune-no-cudagraphs")
@@ -82,8 +82,8 @@ def backend_row(pipe, settings: Pix2PixSettings, device, batch: int, dtype=None,
             from diffusers import AutoencoderTiny
 
             decoder = AutoencoderTiny().to(device, parts.unet.dtype).eval()
-        backend = Pix2PixBackend(parts, Pix2PixSettings(steps=settings.steps, max_side=settings.max_side,
-                                                        batch_size=batch), device, decoder)
+        backend = Pix2PixBackend(parts, Pix2PixSettings(steps=settings.steps, max_side=settings.max_side),
+                                 device, decoder, batch_size=batch)
         if not channels_last:  # undo the backend's CUDA tuning, keep SDPA
             for model in (parts.unet, parts.vae):
                 model.to(memory_format=torch.contiguous_format)

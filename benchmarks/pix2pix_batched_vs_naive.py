@@ -2,7 +2,7 @@
 
     python benchmarks/pix2pix_batched_vs_naive.py [--frames 16] [--size 128] [--runs 5] [--threads N]
 
-Both run the same tiny random InstructPix2Pix model (vidtoon.testing) on the CPU,
+Both run the same tiny random InstructPix2Pix model (vidtoon.backends.pix2pix.testing) on the CPU,
 on the same frames in memory, at default settings (20 steps, guidance 7, image
 guidance 1.5), so the ratio shows what the backend's structure buys: prompt
 embeddings once, batched VAE and UNet calls, no per-call set-up or PIL round trip.
@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vidtoon.backends.pix2pix import Pix2PixBackend
-from vidtoon.config import Pix2PixSettings
-from vidtoon.models import load_components, locate
-from vidtoon.testing import make_tiny_model
+from vidtoon.backends.pix2pix import Pix2PixSettings
+from vidtoon.backends.pix2pix.backend import Pix2PixBackend
+from vidtoon.backends.pix2pix.models import load_components, locate
+from vidtoon.backends.pix2pix.testing import make_tiny_model
 
 
 def test_frames(n: int, size: int) -> np.ndarray:
@@ -69,7 +69,7 @@ def main() -> None:
     pipe.set_progress_bar_config(disable=True)
     cases = {"naive loop (one pipe() call per frame)": lambda: naive(pipe, frames, settings)}
     for size in (1, 4, 16):  # 4: the CPU's automatic batch size
-        backend = Pix2PixBackend(parts, Pix2PixSettings(batch_size=size))
+        backend = Pix2PixBackend(parts, Pix2PixSettings(), batch_size=size)
         cases[f"vidtoon pix2pix, batch {size}"] = lambda b=backend: b(frames)
     for case in cases.values():  # warm-up: first calls allocate and pick kernels
         case()

@@ -2,7 +2,7 @@
 
     python benchmarks/pix2pix_end_to_end.py [--frames 24] [--width 640] [--height 360] [--max-side 256] [--runs 3] [--threads 1]
 
-The tiny random InstructPix2Pix model (vidtoon.testing) on the CPU, 20 steps,
+The tiny random InstructPix2Pix model (vidtoon.backends.pix2pix.testing) on the CPU, 20 steps,
 frames resized to --max-side for the model (and back). torch gets --threads
 threads (default 1: on a shared 2-core machine OpenMP's spin-waiting makes 2
 threads erratic, see tests/conftest.py; the second core then does the I/O). "model calls alone": the backend called on the clip's
@@ -32,16 +32,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from clips import make_clip  # noqa: E402  (test clips: moving gradients with stereo AAC)
 
 from vidtoon import backends, cli  # noqa: E402
-from vidtoon.config import Pix2PixSettings, Settings  # noqa: E402
+from vidtoon.backends.pix2pix import Pix2PixSettings  # noqa: E402
+from vidtoon.backends.pix2pix.testing import make_tiny_model  # noqa: E402
+from vidtoon.config import Recipe  # noqa: E402
+from vidtoon.io.reader import open_video  # noqa: E402
 from vidtoon.pipeline import batched  # noqa: E402
-from vidtoon.reader import open_video  # noqa: E402
-from vidtoon.testing import make_tiny_model  # noqa: E402
 
 
-def model_only(settings: Settings, frames: list[np.ndarray]) -> tuple[float, float]:
+def model_only(recipe: Recipe, frames: list[np.ndarray]) -> tuple[float, float]:
     """(seconds loading the model, seconds in its calls) on frames in memory."""
     started = time.perf_counter()
-    backend, _ = backends.load(settings)
+    backend, _ = backends.load(recipe)
     backend.reset()
     loaded = time.perf_counter()
     for batch in batched(frames, backend.batch_size):
@@ -73,23 +74,23 @@ def main() -> None:
         tmp = Path(tmp)
         model = make_tiny_model(tmp / "tiny")
         clip = make_clip(tmp / "in.mp4", width=args.width, height=args.height, frames=args.frames, fps=24).path
-        settings = Settings(input=clip, output=tmp / "out.mp4", backend="pix2pix",
-                            pix2pix=Pix2PixSettings(model=str(model), offline=True, max_side=args.max_side))
+        settings = Pix2PixSettings(model=str(model), offline=True, max_side=args.max_side)
+        recipe = Recipe(backend="pix2pix", settings={"pix2pix": settings})
         with open_video(clip) as video:
             info = video.info
             frames = [f.rgb for f in video.frames()]
-        model_only(settings, frames[:1])  # warm-up: first calls allocate and pick kernels
+        model_only(recipe, frames[:1])  # warm-up: first calls allocate and pick kernels
         load, calls, whole = [], [], []
         for run in range(args.runs):
-            seconds_load, seconds_calls = model_only(settings, frames)
+            seconds_load, seconds_calls = model_only(recipe, frames)
             load.append(seconds_load)
             calls.append(seconds_calls)
             whole.append(end_to_end(clip, tmp / f"out{run}.mp4", model, args.max_side))
 
     m, e, lo = statistics.median(calls), statistics.median(whole), statistics.median(load)
-    work_w, work_h = settings.pix2pix.work_size(info.width, info.height)
+    work_w, work_h = settings.work_size(info.width, info.height)
     print(f"tiny random IP2P on the CPU ({torch.get_num_threads()} threads): {info}; model at {work_w}x{work_h}, "
-          f"{settings.pix2pix.steps} steps; median of {args.runs} runs\n")
+          f"{settings.steps} steps; median of {args.runs} runs\n")
     print(f"| {'case':<46} | {'seconds':>7} | {'frames/s':>8} | {'vs model alone':>14} |")
     print(f"|{'-' * 48}|{'-' * 9}|{'-' * 10}|{'-' * 16}|")
     rows = [

@@ -13,7 +13,7 @@ frames already in memory.
 
 A case is a function (source, target) -> pipeline.Result; add one to CASES
 for each new option. The pix2pix rows run the tiny RANDOM-weight model
-(vidtoon.testing.make_tiny_model, built into the temporary folder) on the CPU,
+(vidtoon.backends.pix2pix.testing.make_tiny_model, built into the temporary folder) on the CPU,
 one torch thread, 10 steps, frames worked at 128 px on the long side: their
 warp errors show each mechanism at work, not the look of the real model, and
 their speed is the tiny model's (see benchmarks/gpu.py for the full size).
@@ -39,30 +39,27 @@ sys.path.insert(0, str(ROOT / "tests"))  # the clip generator and the reference 
 from clips import make_clip, panning  # noqa: E402
 from reference import NaiveCartoon  # noqa: E402
 
-from vidtoon.backends.classic import ClassicBackend  # noqa: E402
-from vidtoon.config import ClassicSettings, Pix2PixSettings, Settings  # noqa: E402
-from vidtoon.metrics import measure  # noqa: E402
+from vidtoon.backends.classic.filter import ClassicBackend  # noqa: E402
+from vidtoon.backends.pix2pix import Pix2PixSettings  # noqa: E402
+from vidtoon.config import Job, Recipe  # noqa: E402
+from vidtoon.io.reader import open_video  # noqa: E402
 from vidtoon.pipeline import Result, run  # noqa: E402
-from vidtoon.reader import open_video  # noqa: E402
-from vidtoon.temporal import Stabilizer  # noqa: E402
+from vidtoon.temporal.metrics import measure  # noqa: E402
+from vidtoon.temporal.stabilize import Stabilizer  # noqa: E402
 
 SAMPLE = ROOT / "samples" / "astronaut.mp4"
 
 
 def classic(source: Path, target: Path) -> Result:
-    return run(_settings(source, target, stabilize=False))
+    return run(Job(source, target, overwrite=True), Recipe(backend="classic"))
 
 
 def classic_stabilized(source: Path, target: Path) -> Result:
-    return run(_settings(source, target, stabilize=True))
+    return run(Job(source, target, overwrite=True), Recipe(backend="classic", stabilize=True))
 
 
 def naive(source: Path, target: Path) -> Result:
-    return run(_settings(source, target), backend=NaiveCartoon())
-
-
-def _settings(source: Path, target: Path, **classic: bool) -> Settings:
-    return Settings(input=source, output=target, backend="classic", overwrite=True, classic=ClassicSettings(**classic))
+    return run(Job(source, target, overwrite=True), Recipe(backend="classic"), backend=NaiveCartoon())
 
 
 PIX2PIX = dict(steps=10, max_side=128)  # the tiny model's settings for every pix2pix row
@@ -76,12 +73,12 @@ def pix2pix(**options: object) -> Callable[[Path, Path], Result]:
         if "folder" not in _tiny:  # built once, next to the outputs (a temporary folder)
             import torch
 
-            from vidtoon.testing import make_tiny_model
+            from vidtoon.backends.pix2pix.testing import make_tiny_model
 
             torch.set_num_threads(1)  # a tiny model gains nothing from threads (see tests/conftest.py)
             _tiny["folder"] = make_tiny_model(target.parent / "tiny-ip2p")
         settings = Pix2PixSettings(model=str(_tiny["folder"]), **PIX2PIX, **options)  # type: ignore[arg-type]
-        return run(Settings(input=source, output=target, backend="pix2pix", overwrite=True, pix2pix=settings))
+        return run(Job(source, target, overwrite=True), Recipe(backend="pix2pix", settings={"pix2pix": settings}))
 
     return case
 

@@ -21,8 +21,8 @@ import os
 import resource
 from pathlib import Path
 
-from vidtoon import preview  # noqa: F401 - cv2 before PyAV, for --window
-from vidtoon.backends.classic import ClassicBackend
+from vidtoon.live import preview  # noqa: F401 - cv2 before PyAV, for --window
+from vidtoon.backends.classic.filter import ClassicBackend
 from vidtoon.live import Live, LiveSettings
 
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "astronaut.mp4"

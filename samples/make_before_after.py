@@ -10,8 +10,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vidtoon.backends.classic import cartoonize_image
-from vidtoon.reader import open_video
+from vidtoon.backends.classic.filter import cartoonize_image
+from vidtoon.io.reader import open_video
 
 HERE = Path(__file__).resolve().parent
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from clips import audio_packets, make_clip, read_video
 
-from vidtoon.backends.classic import ClassicBackend
+from vidtoon.backends.classic.filter import ClassicBackend
 from vidtoon.errors import BackendUnavailable
 
 GOOD = ["a.mp4", "silent.mp4", "sub/b.mkv", "sub/deep/c.mov"]
@@ -91,9 +91,11 @@ class _CrashOnWidth:
     """The classic backend, except that it kills its own process on frames `width` wide."""
 
     name = "classic"
+    summary = ""
+    batch_size = 8
 
-    def __init__(self, settings, width: int) -> None:
-        self._inner, self._width = ClassicBackend(settings.classic), width
+    def __init__(self, recipe, width: int) -> None:
+        self._inner, self._width = ClassicBackend(recipe.settings["classic"]), width
 
     def __call__(self, batch):
         if batch.shape[2] == self._width:
@@ -104,21 +106,21 @@ class _CrashOnWidth:
         self._inner.reset()
 
 
-def crash_on_width_80(settings):
-    return _CrashOnWidth(settings, 80)
+def crash_on_width_80(recipe):
+    return _CrashOnWidth(recipe, 80)
 
 
-def cannot_load(settings):
+def cannot_load(recipe):
     raise BackendUnavailable("the test backend has no weights")
 
 
 class _NamedByDevice(_CrashOnWidth):
     """The classic backend, named after the GPU its worker was given."""
 
-    def __init__(self, settings) -> None:
-        super().__init__(settings, width=-1)
+    def __init__(self, recipe) -> None:
+        super().__init__(recipe, width=-1)
         self.name = f"cuda{os.environ.get('CUDA_VISIBLE_DEVICES', '-')}"
 
 
-def named_by_device(settings):
-    return _NamedByDevice(settings)
+def named_by_device(recipe):
+    return _NamedByDevice(recipe)

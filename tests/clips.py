@@ -190,3 +190,10 @@ def audio_packets(path: Path) -> list[list[bytes]]:
             if packet.dts is not None:
                 out[index[packet.stream_index]].append(bytes(packet))
         return out
+
+
+def noise(size: int, seed: int = 0) -> bytes:
+    """`size` bytes of seeded noise: never a video. Truly random bytes are, now and
+    then, probed by FFmpeg as some format (seen: a subtitle stream), which made
+    tests expecting "not a readable video" flaky."""
+    return np.random.default_rng(seed).integers(0, 256, size, dtype=np.uint8).tobytes()

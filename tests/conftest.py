@@ -20,10 +20,10 @@ def clip(tmp_path):
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory):
-    """A tiny random InstructPix2Pix model folder (vidtoon.testing), built once per session."""
+    """A tiny random InstructPix2Pix model folder (vidtoon.backends.pix2pix.testing), built once per session."""
     import torch
 
-    from vidtoon.testing import make_tiny_model
+    from vidtoon.backends.pix2pix.testing import make_tiny_model
 
     # Tiny models gain nothing from threads, and OpenMP's spin-waiting makes a busy
     # shared CI machine 10-50x slower with them; subprocesses get OMP_NUM_THREADS=1.

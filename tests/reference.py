@@ -14,6 +14,8 @@ import numpy as np
 
 class NaiveCartoon:
     name = "naive k-means"
+    summary = ""
+    batch_size = 8
 
     def __init__(self, colours: int = 8, seed: int = 0) -> None:
         self.colours = colours

@@ -14,7 +14,7 @@ import re
 
 import av
 import pytest
-from clips import read_video
+from clips import noise, read_video
 from faults import (
     as_ordinary_user,
     assert_one_line,
@@ -88,9 +88,9 @@ def test_empty_file(tmp_path, out_dir):
 
 
 def test_random_bytes_named_mp4(tmp_path, out_dir):
-    noise = tmp_path / "noise.mp4"
-    noise.write_bytes(os.urandom(64 * 1024))
-    refused(noise, out_dir, "not a readable video")
+    path = tmp_path / "noise.mp4"
+    path.write_bytes(noise(64 * 1024))
+    refused(path, out_dir, "not a readable video")
 
 
 @pytest.mark.parametrize("fraction", [0.1, 0.5, 0.9])
@@ -298,7 +298,7 @@ def test_error_line_for_a_non_utf8_name(tmp_path, out_dir, env):
     """The one-line error names the file with its undecodable byte escaped, whatever the locale."""
     bad = os.fsencode(tmp_path) + b"/ni\xf1o.mp4"
     with open(bad, "wb") as f:
-        f.write(os.urandom(4096))
+        f.write(noise(4096))
     proc = run_cli("cartoonize", bad, "-o", out_dir / "o.mp4", env={**os.environ, **env})
     assert proc.returncode == ExitStatus.BAD_INPUT
     line = assert_one_line(proc, "error:")
@@ -309,7 +309,7 @@ def test_error_line_for_a_non_utf8_name(tmp_path, out_dir, env):
 def test_control_characters_in_names_stay_on_one_line(tmp_path, out_dir):
     """A newline or a terminal escape in a file name is shown escaped, never obeyed."""
     bad = tmp_path / "two\nlines\x1b[31m.mp4"
-    bad.write_bytes(os.urandom(4096))
+    bad.write_bytes(noise(4096))
     proc = run_cli("cartoonize", bad, "-o", out_dir / "o.mp4")
     assert proc.returncode == ExitStatus.BAD_INPUT
     line = assert_one_line(proc, "error:")

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import psutil
 import pytest
@@ -26,11 +26,15 @@ from batch_helpers import (
 )
 from clips import audio_packets, make_clip
 
-from vidtoon.batch import BatchOptions, find_clips, make_job, run_batch
+from vidtoon import backends
+from vidtoon.backends.classic import ClassicSettings
+from vidtoon.backends.pix2pix import Pix2PixSettings
+from vidtoon.batch.manifest import MANIFEST_NAME, Manifest, recipe_fingerprint
+from vidtoon.batch.plan import clip_for, find_clips
+from vidtoon.batch.run import BatchOptions, run_batch
 from vidtoon.cli import ExitStatus
-from vidtoon.config import ClassicSettings, EncodeSettings, Settings
+from vidtoon.config import EncodeSettings, Recipe
 from vidtoon.errors import BackendUnavailable
-from vidtoon.manifest import MANIFEST_NAME, Manifest, settings_fingerprint
 
 VIDTOON = [sys.executable, "-m", "vidtoon"]
 CLASSIC = ["--backend", "classic"]  # auto would import torch just to find no GPU
@@ -40,8 +44,8 @@ def batch(*args, **kwargs):
     return subprocess.run([*VIDTOON, "batch", *map(str, args)], capture_output=True, text=True, timeout=180, **kwargs)
 
 
-def settings(**changes):
-    return replace(Settings(input=".", output=".", backend="classic"), **changes)
+def recipe(**changes):
+    return replace(Recipe(backend="classic"), **changes)
 
 
 def test_tree_outputs_report_exit_code_and_resume(tmp_path):
@@ -108,7 +112,7 @@ def test_input_and_output_changes_are_noticed(tmp_path):
     options = BatchOptions(root, out, jobs=1)
 
     def run():
-        result = run_batch(options, settings())
+        result = run_batch(options, recipe())
         return {r.rel: r.status for r in result.results}
 
     assert set(run().values()) == {"done"}
@@ -124,18 +128,29 @@ def test_input_and_output_changes_are_noticed(tmp_path):
     assert set(run().values()) == {"skipped"}
 
 
-def test_fingerprint_covers_every_field_but_the_paths():
-    base = settings()
-    fp = settings_fingerprint(base)
-    assert settings_fingerprint(replace(base, input="x.mp4", output="y.mkv", overwrite=True)) == fp
+def test_fingerprint_covers_every_field_of_the_recipe_but_no_paths():
+    base = recipe()
+    fp = recipe_fingerprint(base)
+    assert not {"input", "output", "overwrite"} & {f.name for f in fields(Recipe)}  # where, not how: the Job's
     for changed in (
-        replace(base, classic=ClassicSettings(levels=4)),
+        base.with_backend("classic", ClassicSettings(levels=4)),
         replace(base, encode=EncodeSettings(crf=30)),
         replace(base, compare=True),
+        replace(base, stabilize=True),
         replace(base, batch_size=4),
         replace(base, backend="pix2pix"),
     ):
-        assert settings_fingerprint(changed) != fp
+        assert recipe_fingerprint(changed) != fp
+
+
+def test_fingerprint_ignores_the_settings_of_backends_that_do_not_run():
+    """Regression: changing --levels redid every pix2pix clip."""
+    p2p = recipe(backend="pix2pix")
+    assert recipe_fingerprint(p2p.with_backend("pix2pix", Pix2PixSettings(steps=5))) != recipe_fingerprint(p2p)
+    other_levels = replace(p2p, settings={**p2p.settings, "classic": ClassicSettings(levels=4)})
+    assert recipe_fingerprint(other_levels) == recipe_fingerprint(p2p)
+    classic = recipe()
+    assert recipe_fingerprint(replace(classic, settings={"pix2pix": Pix2PixSettings(steps=5)})) == recipe_fingerprint(classic)
 
     # A field another part of vidtoon adds later counts without any change here.
     @dataclass(frozen=True)
@@ -143,11 +158,11 @@ def test_fingerprint_covers_every_field_but_the_paths():
         seed: int = 0
 
     @dataclass(frozen=True)
-    class Extended(Settings):
+    class Extended(Recipe):
         later: Later = Later()
 
-    one = Extended(input=".", output=".", backend="classic")
-    assert settings_fingerprint(one) != settings_fingerprint(replace(one, later=Later(seed=1)))
+    one = Extended(backend="classic")
+    assert recipe_fingerprint(one) != recipe_fingerprint(replace(one, later=Later(seed=1)))
 
 
 def test_kill_9_mid_batch_then_resume_does_each_clip_once(tmp_path):
@@ -225,7 +240,7 @@ def test_a_crashing_worker_is_replaced_and_its_clip_retried_once(tmp_path):
     make_flat(root, 2, frames=4)
     make_clip(root / "crash.mp4", width=80, frames=4)
     out = tmp_path / "out"
-    result = run_batch(BatchOptions(root, out, jobs=2), settings(), factory=crash_on_width_80)
+    result = run_batch(BatchOptions(root, out, jobs=2), recipe(), factory=crash_on_width_80)
     by_clip = {r.rel: r for r in result.results}
     assert by_clip["crash.mp4"].status == "failed" and by_clip["crash.mp4"].attempts == 2
     assert "worker process died (killed by SIGKILL), 2 times" in by_clip["crash.mp4"].error
@@ -237,7 +252,7 @@ def test_a_backend_that_cannot_load_stops_the_batch_before_any_clip(tmp_path):
     root = tmp_path / "in"
     make_flat(root, 2, frames=3)
     with pytest.raises(BackendUnavailable, match="no weights"):
-        run_batch(BatchOptions(root, tmp_path / "out", jobs=2), settings(), factory=cannot_load)
+        run_batch(BatchOptions(root, tmp_path / "out", jobs=2), recipe(), factory=cannot_load)
     workers = [p for p in psutil.Process().children(recursive=True) if "resource_tracker" not in " ".join(p.cmdline())]
     assert workers == []
     assert list((tmp_path / "out").glob("*.mp4")) == []
@@ -308,9 +323,9 @@ def test_discovery_globs_suffixes_and_an_out_dir_inside_the_in_dir(tmp_path):
     assert [p.name for p in top] == ["a.mp4", "silent.mp4"]
     mkv, _ = find_clips(tree.root, out, recursive=True, globs=("*.MKV",))
     assert [p.name for p in mkv] == ["b.mkv"]
-    assert make_job(tree.root, out, tree.root / "sub/b.mkv", None).output == out / "sub/b.mkv"
-    assert make_job(tree.root, out, tree.root / "sub/b.mkv", ".mp4").output_rel == "sub/b.mp4"
-    assert make_job(tree.root, out, tree.root / "x.flv", None).output_rel == "x.mp4"  # vidtoon writes no .flv
+    assert clip_for(tree.root, out, tree.root / "sub/b.mkv", None).output == out / "sub/b.mkv"
+    assert clip_for(tree.root, out, tree.root / "sub/b.mkv", ".mp4").output_rel == "sub/b.mp4"
+    assert clip_for(tree.root, out, tree.root / "x.flv", None).output_rel == "x.mp4"  # vidtoon writes no .flv
 
 
 def test_a_clip_finished_by_a_run_that_died_unrecorded_is_adopted(tmp_path):
@@ -319,16 +334,16 @@ def test_a_clip_finished_by_a_run_that_died_unrecorded_is_adopted(tmp_path):
     root = tmp_path / "in"
     names = make_flat(root, 2, frames=4)
     out = tmp_path / "out"
-    run_batch(BatchOptions(root, out, jobs=1), settings())
+    run_batch(BatchOptions(root, out, jobs=1), recipe())
     manifest = Manifest.load(out)
-    fp = settings_fingerprint(replace(settings(), input=root, output=out, overwrite=True))
+    fp = recipe_fingerprint(recipe())
     landed = (out / names[0]).stat().st_mtime_ns
     for name, started in ((names[0], landed - 10**9), (names[1], landed + 10**9)):  # before / after its output landed
         stamp = {k: manifest.clips[name]["input"][k] for k in ("size", "mtime_ns")}
         manifest.mark_running(name, stamp, name, fp, started)
     manifest.save()
     kept = stamps(out, names)
-    result = run_batch(BatchOptions(root, out, jobs=1), settings())
+    result = run_batch(BatchOptions(root, out, jobs=1), recipe())
     by_clip = {r.rel: r for r in result.results}
     assert by_clip[names[0]].status == "skipped" and "interrupted run" in by_clip[names[0]].notes[0]
     assert by_clip[names[0]].frames == 4 and stamps(out, names)[names[0]] == kept[names[0]]
@@ -364,22 +379,22 @@ def test_batch_imports_nothing_heavy():
     ],
 )
 def test_worker_count(backend, jobs, cpus, gpus, clips, count):
-    from vidtoon.workers import worker_count
+    from vidtoon.batch.local import worker_count
 
-    assert worker_count(backend, jobs, cpus, gpus, clips) == count
+    assert worker_count(backends.spec(backend).gpu, jobs, cpus, gpus, clips) == count
 
 
 def test_diffusion_workers_get_one_gpu_each(tmp_path, monkeypatch):
     """One worker per GPU, each seeing only its own through CUDA_VISIBLE_DEVICES (the
     worker's backend here names itself after it; no GPU is needed to check the wiring)."""
-    import vidtoon.workers
+    import vidtoon.batch.local
     from batch_helpers import named_by_device
 
-    monkeypatch.setattr(vidtoon.workers, "local_gpus", lambda: ["3", "5"])
+    monkeypatch.setattr(vidtoon.batch.local, "local_gpus", lambda: ["3", "5"])
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     root = tmp_path / "in"
     make_flat(root, 6, frames=3)
-    result = run_batch(BatchOptions(root, tmp_path / "out"), settings(backend="pix2pix"), factory=named_by_device)
+    result = run_batch(BatchOptions(root, tmp_path / "out"), recipe(backend="pix2pix"), factory=named_by_device)
     assert result.workers == "2 local worker processes on GPU 3, 5"
     seen = {r.worker: r.backend for r in result.results}  # (a worker that loaded late may get no clip)
     assert seen and seen.items() <= {"w1": "cuda3", "w2": "cuda5"}.items()
@@ -417,8 +432,8 @@ class ScriptedPool:
 
 
 def test_scheduler_retries_lost_clips_and_checks_outputs_are_visible(tmp_path, monkeypatch):
-    import vidtoon.batch
-    from vidtoon.workers import ClipResult, Finished, Lost
+    import vidtoon.batch.run
+    from vidtoon.batch.workers import ClipResult, Finished, Lost
 
     def script(job, attempt):
         if job.rel == names[0]:  # the worker dies every time
@@ -430,14 +445,14 @@ def test_scheduler_retries_lost_clips_and_checks_outputs_are_visible(tmp_path, m
 
     root = tmp_path / "in"
     names = make_flat(root, 3, frames=2)
-    monkeypatch.setattr(vidtoon.batch, "_make_pool", lambda options, factory: ScriptedPool(script))
+    monkeypatch.setattr(vidtoon.batch.run, "_make_pool", lambda options, factory: ScriptedPool(script))
     notes = []
 
-    class Notes(vidtoon.batch.NoBatchObserver):
+    class Notes(vidtoon.batch.run.NoBatchObserver):
         def note(self, message):
             notes.append(message)
 
-    result = run_batch(BatchOptions(root, tmp_path / "out"), settings(), Notes())
+    result = run_batch(BatchOptions(root, tmp_path / "out"), recipe(), Notes())
     by_clip = {r.rel: r for r in result.results}
     assert by_clip[names[0]].status == "failed" and by_clip[names[0]].attempts == 2
     assert by_clip[names[0]].error == "its worker process died (killed by SIGKILL), 2 times"

@@ -12,7 +12,7 @@ from clips import audio_packets, make_clip, read_video
 
 from vidtoon.batch import BatchOptions, run_batch
 from vidtoon.cli import ExitStatus
-from vidtoon.config import Settings
+from vidtoon.config import Recipe
 
 pytestmark = pytest.mark.slow  # a Ray start is ~5 s
 
@@ -81,8 +81,7 @@ def test_a_dead_actor_is_replaced_and_its_clip_retried_once(ray_cluster, tmp_pat
     names = make_flat(root, 3, frames=4)
     make_clip(root / "crash.mp4", width=80, frames=4)
     out = tmp_path / "out"
-    settings = Settings(input=".", output=".", backend="classic")
-    result = run_batch(BatchOptions(root, out, ray="auto", jobs=2), settings, factory=crash_on_width_80)
+    result = run_batch(BatchOptions(root, out, ray="auto", jobs=2), Recipe(backend="classic"), factory=crash_on_width_80)
     by_clip = {r.rel: r for r in result.results}
     crash = by_clip["crash.mp4"]
     assert crash.status == "failed" and crash.attempts == 2 and "its Ray worker failed" in crash.error, crash

@@ -7,9 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
-from vidtoon.backends import classic
-from vidtoon.backends.classic import ClassicBackend, cartoonize_image
-from vidtoon.config import ClassicSettings
+from vidtoon.backends.classic import filter as classic
+from vidtoon.backends.classic.filter import ClassicBackend, cartoonize_image
+from vidtoon.backends.classic import ClassicSettings
 
 
 def scene(h: int = 360, w: int = 640, seed: int = 0) -> np.ndarray:

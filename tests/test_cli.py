@@ -1,6 +1,5 @@
 """The command line end to end: real clips in, real files out, exit codes, no leftovers."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -8,12 +7,12 @@ import time
 
 import av
 import pytest
-from clips import audio_packets, read_video
+from clips import audio_packets, noise, read_video
 
 from vidtoon import __version__
 from vidtoon.cli import ExitStatus, main
 from vidtoon.config import EncodeSettings
-from vidtoon.reader import open_video
+from vidtoon.io.reader import open_video
 
 VIDTOON = [sys.executable, "-m", "vidtoon"]
 
@@ -96,7 +95,7 @@ def test_errors_are_one_line_with_distinct_codes(clip, tmp_path, make_args, code
 
 def test_bad_input_file(tmp_path):
     bad = tmp_path / "random.mp4"
-    bad.write_bytes(os.urandom(4096))
+    bad.write_bytes(noise(4096))
     proc = run_cli("cartoonize", bad, "-o", tmp_path / "o.mp4")
     assert proc.returncode == ExitStatus.BAD_INPUT
     assert proc.stderr.strip().startswith("error:") and "random.mp4" in proc.stderr
@@ -168,7 +167,7 @@ def test_compare_writes_original_and_cartoon_side_by_side(clip, tmp_path):
     assert run_cli("cartoonize", c.path, "-o", out, "--compare", "-q", "--crf", "0").returncode == 0
     _, _, frames, _ = read_video(out)
     assert len(frames) == 5 and frames[0].shape == (48, 128, 3)
-    from vidtoon.backends.classic import cartoonize_image
+    from vidtoon.backends.classic.filter import cartoonize_image
 
     with open_video(c.path) as video:
         source = [f.rgb for f in video.frames()][2]
@@ -198,11 +197,13 @@ def test_write_failure_exits_3_and_leaves_nothing(clip, tmp_path):
 
 
 def test_pipeline_runs_any_backend_of_the_call_shape(clip, tmp_path):
-    from vidtoon.config import Settings
+    from vidtoon.config import Job, Recipe
     from vidtoon.pipeline import run
 
     class Invert:
         name = "invert"
+        summary = ""
+        batch_size = 8
 
         def __call__(self, batch):
             return 255 - batch
@@ -211,7 +212,7 @@ def test_pipeline_runs_any_backend_of_the_call_shape(clip, tmp_path):
             pass
 
     c = clip(frames=5)
-    result = run(Settings(input=c.path, output=tmp_path / "inv.mp4", encode=EncodeSettings(crf=0)), backend=Invert())
+    result = run(Job(c.path, tmp_path / "inv.mp4"), Recipe(encode=EncodeSettings(crf=0)), backend=Invert())
     assert result.backend == "invert" and result.frames == 5
     with open_video(c.path) as video:
         source = [f.rgb for f in video.frames()]

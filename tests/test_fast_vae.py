@@ -9,13 +9,13 @@ import pytest
 import torch
 from clips import picture
 
-from vidtoon import ip2p
+from vidtoon.backends.pix2pix import ip2p
 from vidtoon.backends import pix2pix
-from vidtoon.cli import build_parser, main, settings_from_args
-from vidtoon.config import TAESD_MODEL, Pix2PixSettings, Settings
+from vidtoon.cli import build_parser, main, recipe_from_args
+from vidtoon.backends.pix2pix import TAESD_MODEL, Pix2PixSettings
 from vidtoon.errors import BackendUnavailable, SettingsError
-from vidtoon.models import load_tiny_decoder
-from vidtoon.testing import make_tiny_decoder
+from vidtoon.backends.pix2pix.models import load_tiny_decoder
+from vidtoon.backends.pix2pix.testing import make_tiny_decoder
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
 
@@ -28,7 +28,7 @@ def decoder_dir(tmp_path_factory):
 @pytest.mark.parametrize(("given", "expected"), [([], None), (["--fast-vae"], TAESD_MODEL), (["--fast-vae", "d/x"], "d/x")])
 def test_cli_option(given, expected):
     args = build_parser().parse_args(["cartoonize", "in.mp4", "-o", "o.mp4", *given])
-    assert settings_from_args(args, args.input, args.output, False).pix2pix.fast_vae == expected
+    assert recipe_from_args(args).settings["pix2pix"].fast_vae == expected
 
 
 def test_empty_name_is_refused():
@@ -37,9 +37,7 @@ def test_empty_name_is_refused():
 
 
 def test_decodes_the_unscaled_latents_with_the_tiny_decoder(tiny_model, decoder_dir, monkeypatch):
-    settings = Settings(input="in.mp4", output="o.mp4", backend="pix2pix",
-                        pix2pix=Pix2PixSettings(model=str(tiny_model), fast_vae=str(decoder_dir), steps=2, offline=True))
-    backend = pix2pix.load(settings)
+    backend = pix2pix.load(Pix2PixSettings(model=str(tiny_model), fast_vae=str(decoder_dir), steps=2, offline=True))
     assert type(backend.decoder).__name__ == "AutoencoderTiny" and "decoding with" in backend.summary
     seen = {}
     denoise, tiny_decode = ip2p.denoise, backend.decoder.decode

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vidtoon.errors import InputError
-from vidtoon.reader import open_video
+from vidtoon.io.reader import open_video
 
 SUFFIXES = (".mp4", ".mkv", ".webm")
 FRAMES = 8

@@ -10,8 +10,8 @@ from clips import audio_packets, picture, read_video
 
 from vidtoon.config import EncodeSettings
 from vidtoon.errors import InputError, OutputError, SettingsError
-from vidtoon.reader import open_video
-from vidtoon.writer import VideoWriter
+from vidtoon.io.reader import open_video
+from vidtoon.io.writer import VideoWriter
 
 
 def roundtrip(source, target, encode=EncodeSettings(), transform=None):

@@ -18,12 +18,13 @@ import numpy as np
 import pytest
 from clips import read_video
 
-from vidtoon.backends.classic import cartoonize_image
-from vidtoon.camera import CameraSource, Latest, StreamSource
+from vidtoon.backends.classic.filter import cartoonize_image
+from vidtoon.live.camera import CameraSource, Latest, StreamSource
 from vidtoon.cli import ExitStatus, main
 from vidtoon.errors import DeviceUnavailable, InputError
-from vidtoon.live import PRESETS, Live, LiveSettings
-from vidtoon.reader import open_video
+from vidtoon.live import Live, LiveSettings
+from vidtoon.live.session import PRESETS
+from vidtoon.io.reader import open_video
 
 VIDTOON = [sys.executable, "-m", "vidtoon"]
 
@@ -32,6 +33,8 @@ class Invert:
     """A backend that is fast and easy to recognise."""
 
     name = "invert"
+    summary = ""
+    batch_size = 8
 
     def __init__(self, delay: float = 0.0) -> None:
         self.delay = delay
@@ -371,13 +374,14 @@ def test_pix2pix_runs_live_with_its_fastest_settings(clip, tmp_path, tiny_model)
     assert nearest(frames[-1], source_frames(c.path)) > 1.0
 
 
-def test_live_settings_leave_classic_alone_and_keep_an_asked_size():
-    from vidtoon.config import Pix2PixSettings, Settings
-    from vidtoon.live import live_settings
+def test_live_recipe_leaves_classic_alone_and_keeps_an_asked_size():
+    from vidtoon.backends.pix2pix import Pix2PixSettings
+    from vidtoon.config import Recipe
+    from vidtoon.live.session import live_recipe
 
-    classic = Settings(input="camera", output="x.mp4", backend="classic")
-    assert live_settings(classic) == (classic, None)
-    asked = Settings(input="camera", output="x.mp4", backend="pix2pix", pix2pix=Pix2PixSettings(steps=2, size=(320, 240)))
-    fast, note = live_settings(asked)
-    assert fast.pix2pix.steps == 2 and fast.pix2pix.size == (320, 240) and fast.pix2pix.batch_size == 1
+    classic = Recipe(backend="classic")
+    assert live_recipe(classic) == (classic, None)
+    asked = Recipe(backend="pix2pix", settings={"pix2pix": Pix2PixSettings(steps=2, size=(320, 240))})
+    fast, note = live_recipe(asked)
+    assert fast.active.steps == 2 and fast.active.size == (320, 240) and fast.batch_size == 1
     assert "320x240" in note

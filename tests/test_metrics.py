@@ -10,8 +10,8 @@ import pytest
 from clips import make_clip, panning, picture, read_video
 
 from vidtoon.cli import ExitStatus
-from vidtoon.config import Settings
-from vidtoon.metrics import _Thumbnails, measure
+from vidtoon.config import Job, Recipe
+from vidtoon.temporal.metrics import _Thumbnails, measure
 from vidtoon.pipeline import run
 
 VIDTOON = [sys.executable, "-m", "vidtoon"]
@@ -39,7 +39,7 @@ def pan(tmp_path_factory):
 def test_static_clip_scores_near_zero(tmp_path):
     still = write(tmp_path / "still.mp4", [picture(0, 160, 120)] * 8)
     cartoon = tmp_path / "cartoon.mp4"
-    run(Settings(input=still, output=cartoon, backend="classic"))
+    run(Job(still, cartoon), Recipe(backend="classic"))
     report = measure(still, cartoon)
     assert report.frames == 8 and len(report.pairs) == 7
     assert report.source_error < 1e-6 and report.output_error < 1e-6
@@ -118,8 +118,8 @@ def test_sheet_rows_spread_over_a_stream_of_unknown_length():
 def test_compare_padded_and_resized_outputs_are_fitted(pan, tmp_path):
     path, frames = pan
     plain, compare = tmp_path / "plain.mp4", tmp_path / "compare.mp4"
-    run(Settings(input=path, output=plain, backend="classic"))
-    run(Settings(input=path, output=compare, backend="classic", compare=True))
+    run(Job(path, plain), Recipe(backend="classic"))
+    run(Job(path, compare), Recipe(backend="classic", compare=True))
     a, b = measure(path, plain), measure(path, compare)
     assert a.output_fit == "same size" and b.output_fit == "right half of a --compare video"
     assert b.ratio == pytest.approx(a.ratio, rel=0.15)
@@ -127,7 +127,7 @@ def test_compare_padded_and_resized_outputs_are_fitted(pan, tmp_path):
     assert bigger.output_fit == "resized from 320x240" and bigger.ratio < 1.5
     odd = make_clip(tmp_path / "odd.mkv", width=65, height=49, frames=4).path  # mpeg4 keeps odd sizes
     padded = tmp_path / "padded.mp4"  # libx264 pads to 66x50
-    run(Settings(input=odd, output=padded, backend="classic"))
+    run(Job(odd, padded), Recipe(backend="classic"))
     assert measure(odd, padded).output_fit == "cropped from 66x50 (encoder padding)"
 
 

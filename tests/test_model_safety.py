@@ -12,11 +12,11 @@ import torch
 from clips import picture
 from safetensors.torch import load_file
 
-from vidtoon.backends.pix2pix import Pix2PixBackend
+from vidtoon.backends.pix2pix.backend import Pix2PixBackend
 from vidtoon.cli import ExitStatus, main
-from vidtoon.config import Pix2PixSettings
+from vidtoon.backends.pix2pix import Pix2PixSettings
 from vidtoon.errors import BackendUnavailable
-from vidtoon.models import check_pickles, load_components, locate
+from vidtoon.backends.pix2pix.models import check_pickles, load_components, locate
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
 

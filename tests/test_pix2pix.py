@@ -1,4 +1,4 @@
-"""The InstructPix2Pix backend on a tiny random model (vidtoon.testing), through the
+"""The InstructPix2Pix backend on a tiny random model (vidtoon.backends.pix2pix.testing), through the
 real loading code, the Python API and the command line. CPU only, except the
 `gpu` test at the end."""
 
@@ -12,13 +12,13 @@ import pytest
 import torch
 from clips import audio_packets, picture, read_video
 
-from vidtoon import ip2p
 from vidtoon.backends import pix2pix
-from vidtoon.backends.pix2pix import Pix2PixBackend
+from vidtoon.backends.pix2pix import Pix2PixSettings, ip2p
+from vidtoon.backends.pix2pix.backend import AUTO_BATCH, Pix2PixBackend
+from vidtoon.backends.pix2pix.models import load_components, locate
 from vidtoon.cli import ExitStatus, main
-from vidtoon.config import Pix2PixSettings, Settings
+from vidtoon.config import Job, Recipe
 from vidtoon.errors import BackendUnavailable, SettingsError
-from vidtoon.models import load_components, locate
 
 # diffusers' schedulers call np.array(tensor, copy=False) under numpy 2; harmless here.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
@@ -60,7 +60,6 @@ def run_cli(*args, env=ENV):
         (dict(max_side=32), "--max-side must be between 64 and 4096, got 32"),
         (dict(size=(512,)), "--size must be WIDTHxHEIGHT"),
         (dict(size=(4, 512)), "--size must be between 8 and 4096, got 4"),
-        (dict(batch_size=0), "--batch-size must be between 1 and 256"),
         (dict(device="tpu"), "--torch-device must be one of"),
         (dict(dtype="fp8"), "--dtype must be one of"),
         (dict(model=""), "--model must be"),
@@ -69,6 +68,11 @@ def run_cli(*args, env=ENV):
 def test_settings_name_the_bad_value(options, message):
     with pytest.raises(SettingsError, match=message.replace("(", r"\(")):
         Pix2PixSettings(**options)
+
+
+def test_batch_size_is_the_recipes_and_checked():
+    with pytest.raises(SettingsError, match="--batch-size must be between 1 and 256"):
+        Recipe(batch_size=0)
 
 
 @pytest.mark.parametrize(
@@ -89,19 +93,18 @@ def test_work_size_is_multiples_of_8(source, options, expected):
 
 
 def test_cli_builds_pix2pix_settings():
-    from vidtoon.cli import build_parser, settings_from_args
+    from vidtoon.cli import build_parser, recipe_from_args
 
     args = build_parser().parse_args(
         ["cartoonize", "in.mp4", "-o", "o.mp4", "--prompt", "Make it a comic", "--steps", "7", "--guidance", "5",
          "--image-guidance", "1.2", "--seed", "9", "--size", "320x240", "--offline", "--dtype", "bf16", "--model", "m/x"]
     )
-    s = settings_from_args(args, args.input, args.output, False)
-    assert s.pix2pix == Pix2PixSettings(model="m/x", prompt="Make it a comic", steps=7, guidance=5.0, image_guidance=1.2,
-                                        seed=9, size=(320, 240), offline=True, dtype="bf16")
-    assert s.batch_size == 8 and s.pix2pix.batch_size is None  # unset: each backend's own default
+    s = recipe_from_args(args)
+    assert s.settings["pix2pix"] == Pix2PixSettings(model="m/x", prompt="Make it a comic", steps=7, guidance=5.0,
+                                                    image_guidance=1.2, seed=9, size=(320, 240), offline=True, dtype="bf16")
+    assert s.batch_size is None  # unset: each backend's own default
     args = build_parser().parse_args(["cartoonize", "in.mp4", "-o", "o.mp4", "--batch-size", "3"])
-    s = settings_from_args(args, args.input, args.output, False)
-    assert s.batch_size == 3 and s.pix2pix.batch_size == 3
+    assert recipe_from_args(args).batch_size == 3
 
 
 @pytest.mark.parametrize(
@@ -118,7 +121,7 @@ def test_cli_bad_options_are_one_line_exit_2(clip, tmp_path, capsys, option, mes
 def test_cli_bad_size_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit:
         main(["cartoonize", "in.mp4", "-o", "o.mp4", "--size", "512"])
-    assert exit.value.code == 2 and "expected WIDTHxHEIGHT" in capsys.readouterr().err
+    assert exit.value.code == 2 and "--size must be WIDTHxHEIGHT" in capsys.readouterr().err
 
 
 # -- the denoising itself ---------------------------------------------------------------------
@@ -164,7 +167,7 @@ def agree_within_rounding(a, b):
 
 def test_batch_sizes_give_the_same_frames(parts):
     batch = frames(8)
-    out = {size: Pix2PixBackend(parts, Pix2PixSettings(batch_size=size, **FAST))(batch) for size in (1, 3, 8)}
+    out = {size: Pix2PixBackend(parts, Pix2PixSettings(**FAST), batch_size=size)(batch) for size in (1, 3, 8)}
     assert out[1].shape == batch.shape and out[1].dtype == np.uint8
     agree_within_rounding(out[3], out[1])
     agree_within_rounding(out[8], out[1])
@@ -175,9 +178,9 @@ def test_identical_frames_give_identical_outputs(parts):
     batch = frames(6)
     batch[4] = batch[1]
     batch[5] = batch[1]
-    one_by_one = Pix2PixBackend(parts, Pix2PixSettings(batch_size=1, **FAST))(batch)
+    one_by_one = Pix2PixBackend(parts, Pix2PixSettings(**FAST), batch_size=1)(batch)
     assert np.array_equal(one_by_one[4], one_by_one[1]) and np.array_equal(one_by_one[5], one_by_one[1])
-    together = Pix2PixBackend(parts, Pix2PixSettings(batch_size=6, **FAST))(batch)
+    together = Pix2PixBackend(parts, Pix2PixSettings(**FAST), batch_size=6)(batch)
     agree_within_rounding(together[4], together[1])  # other positions in one batch: see agree_within_rounding
     agree_within_rounding(together[5], together[1])
     assert not np.array_equal(one_by_one[2], one_by_one[1])  # different frames do differ
@@ -185,8 +188,7 @@ def test_identical_frames_give_identical_outputs(parts):
 
 def test_same_input_same_output_across_loads(tiny_model):
     """Two separately loaded backends, same settings: byte-identical frames; another seed differs."""
-    settings = Settings(input="in.mp4", output="o.mp4", backend="pix2pix",
-                        pix2pix=Pix2PixSettings(model=str(tiny_model), **FAST))
+    settings = Pix2PixSettings(model=str(tiny_model), **FAST)
     batch = frames(5)
     first, second = pix2pix.load(settings)(batch), pix2pix.load(settings)(batch)
     assert np.array_equal(first, second)
@@ -202,7 +204,7 @@ def test_prompt_changes_the_output_and_is_encoded_once(parts, monkeypatch):
     calls = []
     real = ip2p.encode_prompt
     monkeypatch.setattr(ip2p, "encode_prompt", lambda *a: calls.append(a[2]) or real(*a))
-    backend = Pix2PixBackend(parts, Pix2PixSettings(batch_size=2, **FAST))
+    backend = Pix2PixBackend(parts, Pix2PixSettings(**FAST), batch_size=2)
     batch = frames(4)
     out = backend(batch)
     backend.reset()
@@ -230,8 +232,8 @@ def test_denoise_can_start_part_way(parts):
 
 
 def test_out_of_memory_halves_the_batch_and_retries_the_same_frames(parts, monkeypatch):
-    reference = Pix2PixBackend(parts, Pix2PixSettings(batch_size=2, **FAST))(frames(7))
-    backend = Pix2PixBackend(parts, Pix2PixSettings(batch_size=8, **FAST))
+    reference = Pix2PixBackend(parts, Pix2PixSettings(**FAST), batch_size=2)(frames(7))
+    backend = Pix2PixBackend(parts, Pix2PixSettings(**FAST), batch_size=8)
     done, real = [], backend.run_batch
 
     def run_batch(chunk):
@@ -253,15 +255,15 @@ def test_out_of_memory_halves_the_batch_and_retries_the_same_frames(parts, monke
 def test_pipeline_batches_follow_the_backend(clip, tmp_path, parts, monkeypatch):
     from vidtoon.pipeline import run
 
-    backend = Pix2PixBackend(parts, Pix2PixSettings(steps=1, batch_size=3))
+    backend = Pix2PixBackend(parts, Pix2PixSettings(steps=1), batch_size=3)
     sizes, real = [], backend.__call__
     monkeypatch.setattr(Pix2PixBackend, "__call__", lambda self, b: sizes.append(len(b)) or real(b))
-    run(Settings(input=clip(frames=7).path, output=tmp_path / "o.mp4"), backend=backend)
+    run(Job(clip(frames=7).path, tmp_path / "o.mp4"), backend=backend)
     assert sizes == [3, 3, 1]
 
 
 def test_auto_batch_size_depends_on_the_device(parts):
-    assert Pix2PixBackend(parts, Pix2PixSettings()).batch_size == pix2pix.AUTO_BATCH["cpu"]
+    assert Pix2PixBackend(parts, Pix2PixSettings()).batch_size == AUTO_BATCH["cpu"]
 
 
 # -- sizes ------------------------------------------------------------------------------------
@@ -385,8 +387,9 @@ def test_auto_picks_classic_without_cuda(tiny_model):
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU, so auto may pick pix2pix")
-    assert choose("auto", str(tiny_model)) == ("classic", "auto: pix2pix cannot run here, no CUDA GPU found")
-    assert choose("pix2pix", str(tiny_model)) == ("pix2pix", "as asked")
+    tiny = {"pix2pix": Pix2PixSettings(model=str(tiny_model))}
+    assert choose(Recipe(settings=tiny)) == ("classic", "auto: pix2pix cannot run here, no CUDA GPU found")
+    assert choose(Recipe(backend="pix2pix", settings=tiny)) == ("pix2pix", "as asked")
 
 
 # -- one picture ------------------------------------------------------------------------------
@@ -395,8 +398,8 @@ def test_auto_picks_classic_without_cuda(tiny_model):
 def test_image_command_and_preview_frame(clip, tmp_path, tiny_model):
     import cv2
 
-    from vidtoon.backends.classic import cartoonize_image
-    from vidtoon.reader import open_video
+    from vidtoon.backends.classic.filter import cartoonize_image
+    from vidtoon.io.reader import open_video
 
     c = clip(frames=5)
     with open_video(c.path) as video:
@@ -423,15 +426,13 @@ def test_image_command_and_preview_frame(clip, tmp_path, tiny_model):
 def test_on_a_gpu(tiny_model):
     """fp16 on CUDA: deterministic to the byte; batch sizes agree closely (GPU kernels
     also depend on the batch size); the out-of-memory path stays unexercised here."""
-    settings = Settings(input="in.mp4", output="o.mp4", backend="pix2pix",
-                        pix2pix=Pix2PixSettings(model=str(tiny_model), device="cuda", **FAST))
-    backend = pix2pix.load(settings)
+    backend = pix2pix.load(Pix2PixSettings(model=str(tiny_model), device="cuda", **FAST))
     assert backend.device.type == "cuda" and backend.dtype == torch.float16 and backend.batch_size == 16
     batch = frames(8, 96, 64)
     first = backend(batch)
     assert np.array_equal(backend(batch), first)
     for size in (1, 3):
-        other = Pix2PixBackend(backend.parts, Pix2PixSettings(batch_size=size, **FAST))(batch)
+        other = Pix2PixBackend(backend.parts, Pix2PixSettings(**FAST), batch_size=size)(batch)
         assert np.abs(other.astype(int) - first).mean() < 1.0
     cpu = Pix2PixBackend(load_components(locate(str(tiny_model)), torch.device("cpu"), torch.float32),
                          Pix2PixSettings(**FAST))(batch)
@@ -442,7 +443,7 @@ def test_import_and_the_classic_path_never_import_torch(clip, tmp_path):
     """The pix2pix options are parsed and validated without torch; --backend auto looks
     for the weights first, so without them it picks classic without importing torch."""
     code = (
-        "import sys, vidtoon, vidtoon.cli, vidtoon.models, vidtoon.still\n"
+        "import sys, vidtoon, vidtoon.cli, vidtoon.backends.pix2pix.models, vidtoon.still\n"
         f"assert vidtoon.cli.main(['cartoonize', {str(clip(frames=2).path)!r}, '-o', {str(tmp_path / 'o.mp4')!r}, "
         "'--backend', 'classic', '--steps', '3', '-q']) == 0\n"
         f"assert vidtoon.cli.main(['image', {str(tmp_path / 'in.mp4')!r}, '-o', {str(tmp_path / 'o.png')!r}, '-q']) == 0\n"
@@ -457,7 +458,7 @@ def test_import_and_the_classic_path_never_import_torch(clip, tmp_path):
 def test_full_size_model_is_the_sd15_ip2p_architecture():
     """Built on the meta device (shapes only, no memory): SD1.5's parameter counts, with
     IP2P's 8-channel UNet input, and the same parts as the tiny model."""
-    from vidtoon.testing import full_size_model
+    from vidtoon.backends.pix2pix.testing import full_size_model
 
     pipe = full_size_model("meta")
     count = lambda model: sum(p.numel() for p in model.parameters())  # noqa: E731

@@ -1,6 +1,6 @@
 """The pix2pix backend's temporal options on a tiny random model (CPU): cross-frame
-attention (vidtoon/crossframe.py), flow-guided latent reuse (vidtoon/latents.py)
-and keyframe mode (vidtoon/keyframes.py); their settings, CLI flags and API."""
+attention (backends/pix2pix/crossframe.py), flow-guided latent reuse (latents.py)
+and keyframe mode (keyframes.py); their settings, CLI flags and API."""
 
 import math
 import os
@@ -14,14 +14,15 @@ import pytest
 import torch
 from clips import audio_packets, panning, picture, read_video
 
-from vidtoon import backends, crossframe
-from vidtoon.backends.pix2pix import Pix2PixBackend
-from vidtoon.cli import ExitStatus, build_parser, main, settings_from_args
-from vidtoon.config import Pix2PixSettings, Settings
+from vidtoon import backends
+from vidtoon.backends.pix2pix import Pix2PixSettings, crossframe
+from vidtoon.backends.pix2pix.backend import Pix2PixBackend
+from vidtoon.backends.pix2pix.keyframes import KeyframeBackend
+from vidtoon.backends.pix2pix.latents import LatentReuse, reused_latents, start_step
+from vidtoon.backends.pix2pix.models import load_components, locate
+from vidtoon.cli import ExitStatus, build_parser, main, recipe_from_args
+from vidtoon.config import Recipe
 from vidtoon.errors import SettingsError
-from vidtoon.keyframes import KeyframeBackend
-from vidtoon.latents import LatentReuse, reused_latents, start_step
-from vidtoon.models import load_components, locate
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
 
@@ -94,12 +95,12 @@ def test_defaults_are_off_and_zero_strength_is_off():
 
 
 def test_cli_builds_the_temporal_settings():
-    args = build_parser().parse_args(["image", "in.png", "-o", "o.png", "--cross-frame", "--reuse-latents", "0.4",
+    args = build_parser().parse_args(["cartoonize", "in.mp4", "-o", "o.mp4", "--cross-frame", "--reuse-latents", "0.4",
                                       "--keyframe-every", "3"])
-    p = settings_from_args(args, args.input, args.output, False).pix2pix
+    p = recipe_from_args(args).settings["pix2pix"]
     assert (p.cross_frame, p.reuse_latents, p.keyframe_every) == (True, 0.4, 3)
     args = build_parser().parse_args(["batch", "clips", "-o", "out", "--cross-frame"])
-    assert settings_from_args(args, args.in_dir, args.output, True).pix2pix.cross_frame
+    assert recipe_from_args(args).settings["pix2pix"].cross_frame
 
 
 @pytest.mark.parametrize(
@@ -115,12 +116,13 @@ def test_cli_bad_values_are_one_line_exit_2(clip, tmp_path, capsys, option, mess
 
 
 def test_live_turns_latent_reuse_on():
-    from vidtoon.live import LIVE_REUSE, live_settings
+    from vidtoon.backends.pix2pix import LIVE_REUSE
+    from vidtoon.live.session import live_recipe
 
-    fast, note = live_settings(Settings(input="camera", output="x.mp4", backend="pix2pix"))
-    assert fast.pix2pix.reuse_latents == LIVE_REUSE and "reusing the last frame's latents" in note
-    asked = Settings(input="camera", output="x.mp4", backend="pix2pix", pix2pix=Pix2PixSettings(reuse_latents=0.8))
-    assert live_settings(asked)[0].pix2pix.reuse_latents == 0.8
+    fast, note = live_recipe(Recipe(backend="pix2pix"))
+    assert fast.active.reuse_latents == LIVE_REUSE and "reusing the last frame's latents" in note
+    asked = Recipe(backend="pix2pix", settings={"pix2pix": Pix2PixSettings(reuse_latents=0.8)})
+    assert live_recipe(asked)[0].active.reuse_latents == 0.8
 
 
 # -- every option: shapes and determinism -------------------------------------------------------
@@ -137,11 +139,11 @@ COMBINATIONS = [
 def test_shapes_and_determinism_across_loads(tiny_model, options):
     """Same input, same settings, two separate loads: byte-identical frames, also
     after reset(); the right shape and dtype, odd sizes included."""
-    settings = Settings(input="in.mp4", output="o.mp4", backend="pix2pix",
-                        pix2pix=Pix2PixSettings(model=str(tiny_model), batch_size=2, **FAST, **options))
+    recipe = Recipe(backend="pix2pix", batch_size=2,
+                    settings={"pix2pix": Pix2PixSettings(model=str(tiny_model), **FAST, **options)})
     batch = pan(5, 37, 29)
-    first, _ = backends.load(settings)
-    second, _ = backends.load(settings)
+    first, _ = backends.load(recipe)
+    second, _ = backends.load(recipe)
     a = first(batch)
     assert a.shape == batch.shape and a.dtype == np.uint8
     assert np.array_equal(a, second(batch))
@@ -157,11 +159,11 @@ def test_cross_frame_keeps_the_anchor_across_batches(parts):
     """Batches of 1 and 2 give the frames one batch of 6 gives: every batch after the
     first reads the first batch's anchor; and the anchor changes the output."""
     batch = pan(6)
-    run = {size: Pix2PixBackend(parts, Pix2PixSettings(batch_size=size, cross_frame=True, **FAST))(batch)
+    run = {size: Pix2PixBackend(parts, Pix2PixSettings(cross_frame=True, **FAST), batch_size=size)(batch)
            for size in (1, 2, 6)}
     agree_within_rounding(run[2], run[6])
     agree_within_rounding(run[1], run[6])
-    off = Pix2PixBackend(parts, Pix2PixSettings(batch_size=1, **FAST))(batch)
+    off = Pix2PixBackend(parts, Pix2PixSettings(**FAST), batch_size=1)(batch)
     # Frame 0 is the anchor: it attends to itself, as without the option, to the byte.
     assert np.array_equal(run[1][0], off[0])
     assert differs(run[1][1:], off[1:])
@@ -171,10 +173,10 @@ def test_cross_frame_anchor_is_not_the_current_batch(parts):
     """A later batch alone, on a backend that saw the clip's start, differs from the
     same frames run as a fresh clip (where they would be their own anchor)."""
     batch = pan(4)
-    backend = Pix2PixBackend(parts, Pix2PixSettings(batch_size=2, cross_frame=True, **FAST))
+    backend = Pix2PixBackend(parts, Pix2PixSettings(cross_frame=True, **FAST), batch_size=2)
     backend(batch[:2])
     later = backend(batch[2:])
-    fresh = Pix2PixBackend(parts, Pix2PixSettings(batch_size=2, cross_frame=True, **FAST))(batch[2:])
+    fresh = Pix2PixBackend(parts, Pix2PixSettings(cross_frame=True, **FAST), batch_size=2)(batch[2:])
     assert differs(later, fresh)
     backend.reset()  # and a new clip takes a new anchor
     assert np.array_equal(backend(batch[2:]), fresh)
@@ -185,10 +187,10 @@ def test_a_wrong_grouping_is_detected(parts, monkeypatch):
     by 1, every block would read the TEXT block's frame 0, so even the anchor frame,
     which attends to itself when grouped right, comes out changed."""
     batch = pan(3)
-    off = Pix2PixBackend(parts, Pix2PixSettings(batch_size=1, **FAST))(batch[:1])
+    off = Pix2PixBackend(parts, Pix2PixSettings(**FAST), batch_size=1)(batch[:1])
 
     def run(groups):
-        backend = Pix2PixBackend(parts, Pix2PixSettings(batch_size=3, cross_frame=True, **FAST))
+        backend = Pix2PixBackend(parts, Pix2PixSettings(cross_frame=True, **FAST), batch_size=3)
         monkeypatch.setattr(backend, "_cross_frame", lambda: crossframe.installed(parts.unet, backend.anchors, groups))
         return backend(batch)
 
@@ -205,7 +207,7 @@ def test_cross_frame_touches_only_self_attention_and_puts_processors_back(parts,
     real = crossframe.CrossFrameAttention.__call__
     monkeypatch.setattr(crossframe.CrossFrameAttention, "__call__",
                         lambda self, *a, **k: called.add(self.name) or real(self, *a, **k))
-    backend = Pix2PixBackend(parts, Pix2PixSettings(batch_size=2, cross_frame=True, **FAST))
+    backend = Pix2PixBackend(parts, Pix2PixSettings(cross_frame=True, **FAST), batch_size=2)
     backend(frames(2))
     attn1 = {name for name in before if name.endswith("attn1.processor")}
     assert called == attn1 and len(attn1) == 4
@@ -224,10 +226,10 @@ def test_start_step():
 def test_latent_reuse_runs_fewer_unet_steps_and_the_first_frame_in_full(parts):
     batch = pan(5)
     with unet_frame_steps(parts.unet) as seen:
-        off = Pix2PixBackend(parts, Pix2PixSettings(batch_size=1, **FAST))(batch)
+        off = Pix2PixBackend(parts, Pix2PixSettings(**FAST), batch_size=1)(batch)
         assert sum(seen) == 5 * 4
         seen.clear()
-        out = Pix2PixBackend(parts, Pix2PixSettings(batch_size=5, reuse_latents=0.5, **FAST))(batch)
+        out = Pix2PixBackend(parts, Pix2PixSettings(reuse_latents=0.5, **FAST), batch_size=5)(batch)
         assert seen == [1] * (4 + 4 * 2)  # frame by frame: 4 steps, then 2 for each later frame
     assert np.array_equal(out[0], off[0])  # the first frame is the usual full run
     assert np.abs(out[1:].astype(int) - off[1:]).mean() > 1
@@ -238,9 +240,9 @@ def test_latent_reuse_carries_across_batches_and_restarts_on_a_cut(parts):
     """Batches of 2 give the frames one batch of 6 gives (the UNet runs one frame at a
     time either way; the VAE's batch size rounds); the frame after a cut runs all steps."""
     batch = np.concatenate([pan(3), frames(3, start=20)])
-    whole = Pix2PixBackend(parts, Pix2PixSettings(batch_size=6, reuse_latents=0.5, **FAST))(batch)
+    whole = Pix2PixBackend(parts, Pix2PixSettings(reuse_latents=0.5, **FAST), batch_size=6)(batch)
     with unet_frame_steps(parts.unet) as seen:
-        split = Pix2PixBackend(parts, Pix2PixSettings(batch_size=2, reuse_latents=0.5, **FAST))(batch)
+        split = Pix2PixBackend(parts, Pix2PixSettings(reuse_latents=0.5, **FAST), batch_size=2)(batch)
     agree_within_rounding(split, whole)
     assert len(seen) == 4 + 2 + 2 + 4 + 2 + 2  # full steps at frame 0 and at the cut (frame 3)
 
@@ -292,6 +294,7 @@ class Counting:
     """A stand-in inner backend: inverts its frames and counts them."""
 
     name = "pix2pix"
+    summary = ""
     batch_size = 2
 
     def __init__(self):
@@ -365,15 +368,13 @@ def test_propagated_frames_follow_the_motion():
 
 
 def test_keyframes_wrap_the_pix2pix_backend_when_asked(tiny_model):
-    settings = Settings(input="in.mp4", output="o.mp4", backend="pix2pix",
-                        pix2pix=Pix2PixSettings(model=str(tiny_model), keyframe_every=3, **FAST))
-    backend, why = backends.load(settings)
+    recipe = Recipe(backend="pix2pix", settings={"pix2pix": Pix2PixSettings(model=str(tiny_model), keyframe_every=3, **FAST)})
+    backend, why = backends.load(recipe)
     assert isinstance(backend, KeyframeBackend) and backend.name == "pix2pix" and "keyframes every 3" in why
     with unet_frame_steps(backend.inner.parts.unet) as seen:
         out = backend(pan(7))
     assert sum(seen) == 3 * 4 and out.shape == (7, 48, 64, 3)  # frames 0, 3, 6 diffused
-    plain, _ = backends.load(Settings(input="in.mp4", output="o.mp4", backend="pix2pix",
-                                      pix2pix=Pix2PixSettings(model=str(tiny_model))))
+    plain, _ = backends.load(Recipe(backend="pix2pix", settings={"pix2pix": Pix2PixSettings(model=str(tiny_model))}))
     assert isinstance(plain, Pix2PixBackend)
 
 
@@ -381,12 +382,12 @@ def test_keyframes_wrap_the_pix2pix_backend_when_asked(tiny_model):
 
 
 def test_reset_between_clips_clears_all_state(parts):
-    settings = Pix2PixSettings(batch_size=2, cross_frame=True, reuse_latents=0.5, **FAST)
+    settings = Pix2PixSettings(cross_frame=True, reuse_latents=0.5, **FAST)
     a, b = pan(3), frames(4, start=30)
-    backend = KeyframeBackend(Pix2PixBackend(parts, settings), 2)
+    backend = KeyframeBackend(Pix2PixBackend(parts, settings, batch_size=2), 2)
     backend(a)
     backend.reset()
-    fresh = KeyframeBackend(Pix2PixBackend(parts, settings), 2)
+    fresh = KeyframeBackend(Pix2PixBackend(parts, settings, batch_size=2), 2)
     assert np.array_equal(backend(b), fresh(b))
 
 
@@ -412,6 +413,17 @@ def test_python_api_and_image_command(clip, tmp_path, tiny_model):
                                 cross_frame=True, reuse_latents=0.5, keyframe_every=2)
     assert result.frames == 4 and len(read_video(tmp_path / "o.mp4")[2]) == 4
     args = ["--backend", "pix2pix", "--model", str(tiny_model), "--steps", "2", "-q"]
-    assert main(["image", str(c.path), "-o", str(tmp_path / "p.png"), *args, "--cross-frame",
-                 "--reuse-latents", "0.5", "--keyframe-every", "2"]) == 0
+    assert main(["image", str(c.path), "-o", str(tmp_path / "p.png"), *args]) == 0
     assert cv2.imread(str(tmp_path / "p.png")).shape == (48, 64, 3)
+
+
+@pytest.mark.parametrize("option", [["--cross-frame"], ["--reuse-latents", "0.5"], ["--keyframe-every", "2"],
+                                    ["--batch-size", "2"], ["--stabilize"], ["--codec", "libx264"], ["--crf", "20"],
+                                    ["--preset", "fast"]])
+def test_image_refuses_what_cannot_apply_to_one_picture(tmp_path, capsys, option):
+    """Regression: these were accepted and silently did nothing."""
+    with pytest.raises(SystemExit) as exit:
+        main(["image", "in.png", "-o", str(tmp_path / "p.png"), *option])
+    err = capsys.readouterr().err
+    assert exit.value.code == ExitStatus.BAD_INPUT and f"{option[0]} does not apply to one picture" in err
+    assert not (tmp_path / "p.png").exists()

@@ -9,9 +9,9 @@ import time
 import numpy as np
 import pytest
 
-from vidtoon.backends.classic import cartoonize_image
-from vidtoon.live import PRESETS
-from vidtoon.reader import open_video
+from vidtoon.backends.classic.filter import cartoonize_image
+from vidtoon.live.session import PRESETS
+from vidtoon.io.reader import open_video
 
 VIDTOON = [sys.executable, "-m", "vidtoon"]
 
@@ -138,6 +138,6 @@ def test_closing_the_window_ends_the_session_and_keeps_the_recording(xdisplay, c
 def test_window_refuses_to_open_after_pyav_instead_of_hanging(xdisplay):
     """PyAV's bundled libxcb, loaded before OpenCV, makes the window hang at 100% CPU
     for good (PyAV issue #978); vidtoon says so instead."""
-    code = "import av\nfrom vidtoon.preview import Preview\nPreview(64, 48)"
+    code = "import av\nfrom vidtoon.live.preview import Preview\nPreview(64, 48)"
     proc = subprocess.run([sys.executable, "-c", code], env=xdisplay.env(), capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0 and "PyAV was imported before OpenCV" in proc.stderr

@@ -10,11 +10,12 @@ import resource
 
 import psutil
 import pytest
+from clips import noise
 from faults import faststart, flat_clip, long_clip, run_cli_peak, still_image, truncate
 
 import vidtoon
 from vidtoon import pipeline
-from vidtoon.config import Settings
+from vidtoon.config import Job, Recipe
 from vidtoon.errors import InputError, OutputError, SettingsError
 
 
@@ -32,6 +33,8 @@ class Failing:
     """A backend that fails after `after` batches, with `error`."""
 
     name = "failing"
+    summary = ""
+    batch_size = 8
 
     def __init__(self, error: BaseException, after: int = 1) -> None:
         self.error, self.after = error, after
@@ -61,8 +64,8 @@ def cases(tmp_path, clip):
     """(name, action, expected exception or None): one per way a run can end."""
     good = clip(frames=12).path
     big = clip("big.mp4", width=320, height=240, frames=40).path
-    noise = tmp_path / "noise.mp4"
-    noise.write_bytes(os.urandom(8192))
+    random_bytes = tmp_path / "noise.mp4"
+    random_bytes.write_bytes(noise(8192))
     still = still_image(tmp_path / "still.png")
     cut = truncate(faststart(good, tmp_path / "fs.mp4"), tmp_path / "cut.mp4", 0.5)
     taken = tmp_path / "taken.mp4"
@@ -73,13 +76,13 @@ def cases(tmp_path, clip):
         return lambda: vidtoon.cartoonize(source, out, overwrite=True, **kwargs)
 
     def run_with(backend):
-        return lambda: pipeline.run(Settings(input=good, output=out, overwrite=True, batch_size=4), backend=backend)
+        return lambda: pipeline.run(Job(good, out, overwrite=True), Recipe(batch_size=4), backend=backend)
 
     return [
         ("success", run(good), None),
         ("salvaged truncated file", run(cut), None),
         ("missing input", run(tmp_path / "missing.mp4"), InputError),
-        ("random bytes", run(noise), InputError),
+        ("random bytes", run(random_bytes), InputError),
         ("directory", run(tmp_path), InputError),
         ("still image", run(still), InputError),
         ("output exists", lambda: vidtoon.cartoonize(good, taken), SettingsError),
@@ -114,6 +117,8 @@ def test_batches_are_capped_by_bytes(clip, tmp_path, monkeypatch):
 
     class Recorder:
         name = "recorder"
+        summary = ""
+        batch_size = 8
 
         def __call__(self, batch):
             sizes.append(len(batch))
@@ -122,7 +127,7 @@ def test_batches_are_capped_by_bytes(clip, tmp_path, monkeypatch):
         def reset(self):
             pass
 
-    result = pipeline.run(Settings(input=c.path, output=tmp_path / "o.mp4", batch_size=8), backend=Recorder())
+    result = pipeline.run(Job(c.path, tmp_path / "o.mp4"), Recipe(batch_size=8), backend=Recorder())
     assert sizes == [3, 3, 3, 1] and result.frames == 10
 
 

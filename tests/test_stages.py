@@ -17,17 +17,19 @@ import pytest
 from faults import faststart, truncate
 
 from vidtoon import pipeline
-from vidtoon.config import Settings
+from vidtoon.config import Job, Recipe
 from vidtoon.errors import InputError, OutputError
-from vidtoon.reader import VideoReader
+from vidtoon.io.reader import VideoReader
 from vidtoon.stages import staged
-from vidtoon.writer import VideoWriter
+from vidtoon.io.writer import VideoWriter
 
 
 class Jittery:
     """An identity backend that takes a random few milliseconds per batch."""
 
     name = "jittery"
+    summary = ""
+    batch_size = 8
 
     def __init__(self, seed: int = 0) -> None:
         self.random = random.Random(seed)
@@ -56,8 +58,7 @@ class Failing(Jittery):
 
 
 def run(source, out, backend=None, batch_size=2):
-    settings = Settings(input=source, output=out, overwrite=True, batch_size=batch_size)
-    return pipeline.run(settings, backend=backend or Jittery())
+    return pipeline.run(Job(source, out, overwrite=True), Recipe(batch_size=batch_size), backend=backend or Jittery())
 
 
 def left_behind(folder):
@@ -314,8 +315,7 @@ def test_progress_counts_every_frame_once(clip, tmp_path):
         def stop(self):
             calls.append(("stop", None, threading.current_thread().name))
 
-    settings = Settings(input=c.path, output=tmp_path / "out.mp4", batch_size=4)
-    pipeline.run(settings, progress=Recorder(), backend=Jittery())
+    pipeline.run(Job(c.path, tmp_path / "out.mp4"), Recipe(batch_size=4), progress=Recorder(), backend=Jittery())
     assert calls[0][:2] == ("start", 17) and calls[-1][:2] == ("stop", None)
     assert [n for kind, n, _ in calls if kind == "advance"] == [4, 4, 4, 4, 1]
     assert {thread for *_, thread in calls} == {"MainThread"}  # progress is only ever touched here

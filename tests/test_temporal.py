@@ -7,11 +7,13 @@ import pytest
 from clips import make_clip, panning
 from reference import NaiveCartoon
 
-from vidtoon.cli import build_parser, settings_from_args
-from vidtoon.config import ClassicSettings, Settings
-from vidtoon.metrics import measure
+from vidtoon.cli import build_parser, recipe_from_args
+from vidtoon.backends.classic import ClassicSettings
+from vidtoon.config import Job, Recipe
+from vidtoon.temporal.metrics import measure
 from vidtoon.pipeline import run
-from vidtoon.temporal import FlowEstimator, Stabilizer, resize_flow, valid_mask, warp
+from vidtoon.temporal.flow import FlowEstimator, resize_flow, valid_mask, warp
+from vidtoon.temporal.stabilize import Stabilizer
 
 
 def texture(h: int = 120, w: int = 160, seed: int = 0) -> np.ndarray:
@@ -160,16 +162,17 @@ def test_bad_batches_raise():
             Stabilizer()(sources, cartoons)
 
 
-def test_stabilize_option_reaches_the_settings(tmp_path):
+def test_stabilize_option_reaches_the_recipe(tmp_path):
     parser = build_parser()
-    for flag, expected in ([], ClassicSettings().stabilize), (["--stabilize"], True), (["--no-stabilize"], False):
-        args = parser.parse_args(["cartoonize", "in.mp4", "-o", "out.mp4", *flag])
-        assert settings_from_args(args, args.input, args.output, False).classic.stabilize is expected
+    for flag, expected in ([], Recipe().stabilize), (["--stabilize"], True), (["--no-stabilize"], False):
+        for command in (["cartoonize", "in.mp4", "-o", "out.mp4"], ["batch", "in", "-o", "out"], ["webcam"]):
+            args = parser.parse_args([*command, *flag])
+            assert recipe_from_args(args).stabilize is expected
 
 
 def test_python_api_stabilizes_too(tmp_path):
     import vidtoon
-    from vidtoon.backends.classic import ClassicBackend
+    from vidtoon.backends.classic.filter import ClassicBackend
     from vidtoon.errors import SettingsError
 
     base = texture()
@@ -189,10 +192,10 @@ def panning_clip(tmp_path_factory):
                      fps=30, draw=panning()).path
 
 
-def cartoon_ratio(source, tmp_path, backend=None, **classic) -> float:
+def cartoon_ratio(source, tmp_path, backend=None, stabilize=False, **classic) -> float:
     out = tmp_path / "cartoon.mp4"
-    settings = Settings(input=source, output=out, backend="classic", overwrite=True, classic=ClassicSettings(**classic))
-    run(settings, backend=backend)
+    recipe = Recipe(backend="classic", settings={"classic": ClassicSettings(**classic)}, stabilize=stabilize)
+    run(Job(source, out, overwrite=True), recipe, backend=backend)
     return measure(source, out).ratio
 
 
@@ -201,6 +204,13 @@ def test_classic_with_stabilizer_meets_the_target(panning_clip, tmp_path):
     plain = cartoon_ratio(panning_clip, tmp_path, stabilize=False)
     assert stabilised <= 1.5, f"classic --stabilize: {stabilised:.2f}x the source's warp error"
     assert stabilised < 0.9 * plain  # the stabiliser is what gets it there
+
+
+def test_the_stabiliser_works_after_any_backend(panning_clip, tmp_path):
+    """Regression: it ran only after the classic backend (gated by the backend's name)."""
+    plain = cartoon_ratio(panning_clip, tmp_path, backend=NaiveCartoon())
+    stabilised = cartoon_ratio(panning_clip, tmp_path, backend=NaiveCartoon(), stabilize=True)
+    assert stabilised < 0.6 * plain, f"naive k-means: {plain:.2f}x plain, {stabilised:.2f}x stabilised"
 
 
 def test_metric_ranks_the_tutorial_cartoonizer_far_worse(panning_clip, tmp_path):

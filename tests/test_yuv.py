@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from clips import picture
 
-from vidtoon.yuv import rgb_to_i420, yuv_matrix
+from vidtoon.io.yuv import rgb_to_i420, yuv_matrix
 
 
 @pytest.mark.parametrize("space", [1, 2, 5, 6, 7, 9])  # BT.709, unspecified, BT.601 x2, SMPTE 240M, BT.2020

@@ -4,8 +4,20 @@
     vidtoon.cartoonize("in.mp4", "out.mp4", levels=6)        # a whole file
     for cartoon in vidtoon.cartoonize_frames(rgb_frames):    # frame by frame
         ...
+    with vidtoon.open_video("in.mp4") as video: ...          # the I/O underneath
+    vidtoon.VideoWriter, vidtoon.Live                        # encode frames; the webcam loop
 
 Nothing heavy is imported here: the video and diffusion stacks load on first use.
+The package, by the path of one frame:
+
+    config       Recipe (how frames become cartoons) and Job (from where, to where)
+    io/          reading and writing video and pictures, file safety
+    backends/    the cartoon backends (classic, pix2pix) behind one call shape
+    cartoonizer  backend + optional stabiliser + --compare: used by every loop
+    temporal/    optical flow, the stabiliser, flicker metrics
+    pipeline     the loop for a file; stages: its decode/compute/encode threads
+    still        one picture; live/ the webcam; batch/ folders of clips, locally or on Ray
+    cli/         the `vidtoon` command: the only place that prints and exits
 """
 
 from __future__ import annotations
@@ -21,60 +33,54 @@ if TYPE_CHECKING:
 
     from .pipeline import Result
 
-__all__ = ["__version__", "cartoonize", "cartoonize_frames"]
+__all__ = ["Live", "VideoWriter", "__version__", "cartoonize", "cartoonize_frames", "open_video"]
+
+_LAZY = {  # public names whose modules load on first use
+    "open_video": ("vidtoon.io.reader", "open_video"),
+    "VideoWriter": ("vidtoon.io.writer", "VideoWriter"),
+    "Live": ("vidtoon.live.session", "Live"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attribute = _LAZY[name]
+        return getattr(importlib.import_module(module), attribute)
+    raise AttributeError(f"module 'vidtoon' has no attribute {name!r}")
 
 
 def cartoonize(input: str | Path, output: str | Path, **options: Any) -> Result:
     """Cartoonize a video file into `output`, keeping its audio and timing.
 
-    Options mirror the CLI: backend="auto", levels, edges, smooth, stabilize
-    (classic backend), codec, crf, preset (encoder), overwrite=False, batch_size=8,
-    compare=False (original | cartoon side by side),
+    Options mirror the CLI, by their Python names: backend="auto", stabilize,
+    compare, batch_size; codec, crf, preset (encoder); overwrite=False; each
+    backend's settings by field name (classic: levels, edges, smooth; pix2pix:
     model, prompt, steps, image_guidance, guidance, seed, max_side, size,
-    offline, device, dtype, cross_frame, reuse_latents, keyframe_every
-    (pix2pix backend; batch_size applies to it too),
-    progress (a vidtoon.progress.Progress; silent by default).
+    offline, device, dtype, cross_frame, reuse_latents, keyframe_every,
+    fast_vae); progress (a vidtoon.progress.Progress; silent by default).
     """
-    from dataclasses import fields
-
-    from .config import ClassicSettings, EncodeSettings, Pix2PixSettings, Settings
-    from .errors import SettingsError
+    from .config import Job, Recipe
     from .pipeline import run
     from .progress import NoProgress
 
     progress = options.pop("progress", None) or NoProgress()
-    classic = {k: options.pop(k) for k in ("levels", "edges", "smooth", "stabilize") if k in options}
-    encode = {k: options.pop(k) for k in ("codec", "crf", "preset") if k in options}
-    pix2pix = {f.name: options[f.name] for f in fields(Pix2PixSettings) if f.name in options}
-    options = {k: v for k, v in options.items() if k not in pix2pix or k == "batch_size"}  # it sizes every backend's batches
-    try:
-        settings = Settings(
-            input=input,
-            output=output,
-            classic=ClassicSettings(**classic),
-            encode=EncodeSettings(**encode),
-            pix2pix=Pix2PixSettings(**pix2pix),
-            **options,
-        )
-    except TypeError as e:
-        raise SettingsError(f"cartoonize(): {e}") from None
-    return run(settings, progress)
+    overwrite = options.pop("overwrite", False)
+    return run(Job(input, output, overwrite), Recipe.from_options(**options), progress)
 
 
-def cartoonize_frames(frames: Iterable[np.ndarray], batch_size: int = 8, **classic: Any) -> Iterator[np.ndarray]:
-    """Cartoonize RGB uint8 (H, W, 3) frames with the classic backend, lazily, in order."""
+def cartoonize_frames(frames: Iterable[np.ndarray], batch_size: int = 8, **options: Any) -> Iterator[np.ndarray]:
+    """Cartoonize RGB uint8 (H, W, 3) frames lazily, in order, with the classic backend
+    unless backend= says otherwise; the same options as cartoonize() (stabilize too)."""
     import numpy as np
 
-    from .backends.classic import ClassicBackend
-    from .config import ClassicSettings
-
+    from .cartoonizer import Cartoonizer
+    from .config import Recipe
     from .pipeline import batched
-    from .temporal import Stabilizer
 
-    settings = ClassicSettings(**classic)
-    backend = ClassicBackend(settings)
-    stage = Stabilizer() if settings.stabilize else None
+    options.setdefault("backend", "classic")
+    cartoonizer, _ = Cartoonizer.build(Recipe.from_options(**options, batch_size=batch_size))
+    cartoonizer.reset()
     for batch in batched(frames, batch_size):
-        sources = np.stack(batch)
-        cartoons = backend(sources)
-        yield from cartoons if stage is None else stage(sources, cartoons)
+        yield from cartoonizer(np.stack(batch))

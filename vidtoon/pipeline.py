@@ -1,8 +1,8 @@
-"""The frame loop: decode -> batch -> backend -> encode, with the audio carried along.
+"""The frame loop for a file: decode -> batch -> cartoonizer -> encode, with the audio carried along.
 
-    from vidtoon.config import Settings
+    from vidtoon.config import Job, Recipe
     from vidtoon.pipeline import run
-    result = run(Settings(input="in.mp4", output="out.mp4"))
+    result = run(Job("in.mp4", "out.mp4"), Recipe(backend="classic", stabilize=True))
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from typing import TypeVar
 
 import numpy as np
 
-from . import backends
 from .backends import Backend
-from .config import Settings
+from .cartoonizer import Cartoonizer
+from .config import Job, Recipe
 from .errors import SettingsError
+from .io.files import check_output_path
+from .io.reader import MAX_PIXELS, MAX_SIZE_TEXT, Frame, open_video
+from .io.writer import VideoWriter
 from .progress import NoProgress, Progress
-from .reader import MAX_PIXELS, MAX_SIZE_TEXT, Frame, open_video
 from .stages import staged
-from .temporal import temporal_stage
-from .writer import VideoWriter
 
 T = TypeVar("T")
 
@@ -50,38 +50,36 @@ class Result:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
-def run(settings: Settings, progress: Progress = NoProgress(), backend: Backend | None = None) -> Result:
-    """Cartoonize settings.input into settings.output. `backend` overrides
-    settings.backend with any object of the backend call shape."""
+def run(job: Job, recipe: Recipe = Recipe(), progress: Progress = NoProgress(), backend: Backend | None = None) -> Result:
+    """Cartoonize job.input into job.output as `recipe` says. `backend` overrides
+    recipe.backend with any object of the backend call shape."""
     # 1. Check the paths before any work.
-    check_paths(settings)
+    check_output_path(job.output, job.overwrite, job.input)
     started = time.perf_counter()
-    with open_video(settings.input) as video:
+    with open_video(job.input) as video:
         # 2. Open the output (a temporary file until complete); this also checks the encoder choice.
-        shape = replace(video.info, width=2 * video.info.width) if settings.compare else video.info
+        info = video.info
+        shape = replace(info, width=2 * info.width) if recipe.compare else info
         if shape.width * shape.height > MAX_PIXELS:
             raise SettingsError(
                 f"--compare makes frames of {shape.width}x{shape.height}, larger than vidtoon writes, "
                 f"{MAX_SIZE_TEXT}; leave --compare out for this video"
             )
-        with VideoWriter(settings.output, shape, settings.encode) as writer:
-            # 3. Pick and build the backend.
-            backend = ready_backend(settings, backend, progress)
-            stage = temporal_stage(settings, backend.name)  # optional, fresh for this clip
-            if stage is not None:
-                progress.note(f"temporal stage: {stage.name}")
+        with VideoWriter(job.output, shape, recipe.encode) as writer:
+            # 3. The cartoonizer: backend, temporal stage, --compare.
+            cartoonizer = ready(recipe, backend, progress)
             for note in writer.notes:
                 progress.note(note)
             if writer.size != (shape.width, shape.height):
                 width, height = writer.size
                 progress.note(f"odd size {shape.width}x{shape.height}: padded to {width}x{height}")
-            # A backend may size its own batches (pix2pix: to the GPU's memory); memory caps them all.
-            wanted = getattr(backend, "batch_size", None) or settings.batch_size
+            # 4. Batches as the backend likes them, capped by memory.
+            wanted = cartoonizer.batch_size
             batch_size = max(1, min(wanted, BATCH_BYTES // (shape.width * shape.height * 3)))
             if batch_size < wanted:
                 progress.note(f"frames of {shape.width}x{shape.height}: {batch_size} per batch, to bound memory")
-            # 4. The loop, in three overlapping stages (stages.py): batches are decoded on
-            #    one thread, go through the backend here, and are encoded on another.
+            # 5. The loop, in three overlapping stages (stages.py): batches are decoded on
+            #    one thread, cartoonized here, and encoded on another.
             depth = max(1, min(QUEUE_DEPTH, BATCH_BYTES // (batch_size * shape.width * shape.height * 3)))
 
             def decode() -> Iterator[tuple[list[Frame], np.ndarray]]:
@@ -90,11 +88,7 @@ def run(settings: Settings, progress: Progress = NoProgress(), backend: Backend 
 
             def compute(item: tuple[list[Frame], np.ndarray]) -> list[Frame]:
                 batch, sources = item
-                cartoons = backend(sources)
-                if stage is not None:  # 4b. e.g. --stabilize: needs the sources too
-                    cartoons = stage(sources, cartoons)
-                if settings.compare:
-                    cartoons = [np.hstack([frame.rgb, rgb]) for frame, rgb in zip(batch, cartoons, strict=True)]
+                cartoons = cartoonizer(sources)
                 done = [frame.with_rgb(rgb) for frame, rgb in zip(batch, cartoons, strict=True)]
                 progress.advance(len(done))
                 return done
@@ -103,39 +97,25 @@ def run(settings: Settings, progress: Progress = NoProgress(), backend: Backend 
                 for frame in frames:
                     writer.write(frame)
 
-            progress.start(settings.input.name, video.info.frame_count)
+            progress.start(job.input.name, info.frame_count)
             try:
                 staged(decode, compute, encode, finish=writer.close, depth=depth)
             finally:
                 progress.stop()
             frames = writer.frames_written
         warnings = (*video.warnings, *writer.warnings)
-    return Result(settings.output, frames, time.perf_counter() - started, backend.name, warnings)
+    return Result(job.output, frames, time.perf_counter() - started, cartoonizer.name, warnings)
 
 
-def ready_backend(settings: Settings, backend: Backend | None, progress: Progress) -> Backend:
-    """The backend `settings` asks for (or the one given), reset for a new clip; says which and why."""
-    if backend is None:
-        backend, why = backends.load(settings)
-    else:
-        why = "given"
-    progress.note(f"backend: {backend.name} ({why})")
-    backend.reset()
-    return backend
-
-
-def check_paths(settings: Settings) -> None:
-    """Refuse to overwrite the input, or an existing output unless asked to."""
-    source, target = settings.input, settings.output
-    if target.exists() or target.is_symlink():
-        if target.is_dir():
-            raise SettingsError(f"{target}: is a directory; give an output file name")
-        if source.exists() and target.exists() and target.samefile(source):
-            raise SettingsError(f"{target}: is the input file; choose another output name")
-        if not settings.overwrite:
-            raise SettingsError(f"{target}: already exists; add --overwrite (-y) to replace it")
-    if not target.parent.is_dir():
-        raise SettingsError(f"{target.parent}: no such directory for the output")
+def ready(recipe: Recipe, backend: Backend | None, progress: Progress) -> Cartoonizer:
+    """The cartoonizer for `recipe` (with `backend`, if given), reset for a new clip;
+    says which backend and why, and what runs after it."""
+    cartoonizer, why = Cartoonizer.build(recipe, backend)
+    progress.note(f"backend: {cartoonizer.name} ({why})")
+    for note in cartoonizer.notes:
+        progress.note(note)
+    cartoonizer.reset()
+    return cartoonizer
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:

@@ -1,0 +1,69 @@
+"""Source frames in, cartoon frames out: the one object every loop uses (a video
+file in pipeline.run, one picture in still, the webcam in live, and
+vidtoon.cartoonize_frames).
+
+    cartoonizer, why = Cartoonizer.build(recipe)
+    cartoonizer.reset()                   # before each clip
+    cartoons = cartoonizer(sources)       # uint8 (N, H, W, 3) -> uint8 (N, H, W or 2W, 3)
+
+Per batch:
+1. the backend (backends/): sources -> cartoons;
+2. the temporal stage, with --stabilize (temporal/stabilize.py): it needs the
+   sources as well as the cartoons, and nothing from the backend, so it runs
+   after any backend;
+3. --compare: each source and its cartoon side by side, twice as wide.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import backends
+from .backends import Backend
+from .config import Recipe
+from .temporal.stabilize import Stabilizer
+
+
+class Cartoonizer:
+    def __init__(self, backend: Backend, stabilize: bool = False, compare: bool = False,
+                 batch_size: int | None = None) -> None:
+        self.backend = backend
+        self.stage = Stabilizer() if stabilize else None
+        self.compare = compare
+        self.batch_size = batch_size or backend.batch_size  # frames per call (the pipeline caps it by memory)
+
+    @classmethod
+    def build(cls, recipe: Recipe, backend: Backend | None = None) -> tuple[Cartoonizer, str]:
+        """The cartoonizer `recipe` describes, with its backend loaded (or `backend`,
+        any object of the backend call shape); and why that backend."""
+        if backend is None:  # it was built for recipe.batch_size already (keyframes: K times that)
+            backend, why = backends.load(recipe)
+            return cls(backend, recipe.stabilize, recipe.compare), why
+        return cls(backend, recipe.stabilize, recipe.compare, recipe.batch_size), "given"
+
+    @property
+    def name(self) -> str:
+        return self.backend.name
+
+    @property
+    def notes(self) -> list[str]:
+        """What runs besides the backend, for the user (one line each)."""
+        return [f"temporal stage: {self.stage.name}"] if self.stage is not None else []
+
+    def reset(self) -> None:
+        """Forget the last clip (the backend's state, the stabiliser's previous frame)."""
+        self.backend.reset()
+        if self.stage is not None:
+            self.stage.reset()
+
+    def __call__(self, sources: np.ndarray) -> np.ndarray:
+        """sources: uint8 (N, H, W, 3) RGB. Returns a new uint8 array (N, H, W, 3), or (N, H, 2W, 3) with compare."""
+        # 1. The backend.
+        cartoons = self.backend(sources)
+        # 2. The temporal stage, which needs the sources too.
+        if self.stage is not None:
+            cartoons = self.stage(sources, cartoons)
+        # 3. Side by side.
+        if self.compare:
+            cartoons = np.concatenate([sources, cartoons], axis=2)
+        return cartoons

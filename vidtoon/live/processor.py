@@ -1,0 +1,79 @@
+"""The live loop's processing thread: the newest captured frame in, the newest
+result out (see session.py), through a Cartoonizer that can be switched."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..cartoonizer import Cartoonizer
+from .camera import Latest, LiveFrame
+
+
+@dataclass(frozen=True)
+class Processed:
+    frame: LiveFrame
+    rgb: np.ndarray  # what to show: the cartoon, or the original
+    cartoon: bool
+    look: str  # backend and preset, for the overlay
+
+
+class Processor:
+    """Runs the cartoonizer on its own thread: newest captured frame in, newest result out."""
+
+    def __init__(self, inbox: Latest[LiveFrame], cartoonizer: Cartoonizer, look: str) -> None:
+        self.inbox = inbox
+        self.results: Latest[Processed] = Latest()
+        self.cartoon = True  # False: pass frames through (the original view)
+        self._cartoonizer, self._look = cartoonizer, look
+        self._next: tuple[Cartoonizer, str] | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="vidtoon-process", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def switch(self, cartoonizer: Cartoonizer, look: str) -> None:
+        """Use another cartoonizer from the next frame on (any thread)."""
+        with self._lock:
+            self._next = (cartoonizer, look)
+
+    def _run(self) -> None:
+        error: BaseException | None = None
+        try:
+            self._cartoonizer.reset()
+            was_cartoon = True
+            while not self._stop.is_set():
+                frame = self.inbox.take(timeout=0.1)
+                if frame is None:
+                    if self.inbox.ended:
+                        break
+                    continue
+                with self._lock:
+                    swap, self._next = self._next, None
+                cartoon = self.cartoon
+                if swap is not None:
+                    self._cartoonizer, self._look = swap
+                if swap is not None or (cartoon and not was_cartoon):
+                    self._cartoonizer.reset()  # its last frame is not the previous one any more
+                was_cartoon = cartoon
+                rgb = self._cartoonizer(frame.rgb[None])[0] if cartoon else frame.rgb
+                self.results.put(Processed(frame, rgb, cartoon, self._look))
+        except BaseException as e:  # noqa: BLE001 - handed to the main thread
+            error = e
+        finally:
+            self.results.end(error)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.ident is not None:
+            self._thread.join()
+
+    def __enter__(self) -> Processor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
