@@ -54,7 +54,10 @@ def write_image(path: Path, rgb: np.ndarray) -> None:
 
 def write_bgr(path: Path, bgr: np.ndarray) -> None:
     """A BGR picture (as OpenCV draws), encoded by the suffix, written atomically."""
-    ok, data = cv2.imencode(path.suffix.lower(), bgr)
+    try:
+        ok, data = cv2.imencode(path.suffix.lower(), bgr)
+    except cv2.error:  # no encoder for this suffix
+        ok = False
     if not ok:
         raise OutputError(f"{path}: OpenCV cannot encode {path.suffix} images")
     write_atomic(path, data.tobytes())

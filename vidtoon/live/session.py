@@ -27,51 +27,27 @@ import time
 from collections import deque
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from . import preview  # imports cv2, which must load before PyAV
-from .. import backends
 from ..backends import Backend
-from ..backends.classic import ClassicSettings
 from ..cartoonizer import Cartoonizer
 from ..config import Recipe
 from ..errors import SettingsError, VidtoonError
 from ..io.files import check_output_path, parse_size
 from ..io.images import write_image
+from . import preview
 from .camera import Grabber, Source, open_source, parse_device
+from .looks import PRESETS, live_recipe
 from .processor import Processed, Processor
 from .recorder import Recorder, Recording, free_path
 
 RED, GREEN, YELLOW, WHITE = (60, 60, 255), (120, 230, 120), (80, 220, 255), (255, 255, 255)  # BGR
 HELP = "q quit | space original/cartoon | s snapshot | r record | 1-9 presets | h overlay"
 MESSAGE_SECONDS = 3.0  # how long a key's confirmation stays on screen
-
-
-@dataclass(frozen=True)
-class Preset:
-    """A look the number keys switch to."""
-
-    name: str
-    classic: ClassicSettings | None = None  # None: the backend and settings the session started with
-
-
-# Key 1 is always what the command line asked for (any backend); 2-9 are classic
-# looks, cheap enough to switch to at any time (with pix2pix too, and 1 goes back).
-PRESETS = {
-    1: Preset("as started"),
-    2: Preset("flat", ClassicSettings(levels=4, edges=1.0, smooth=4)),
-    3: Preset("bold ink", ClassicSettings(levels=6, edges=2.5, smooth=2)),
-    4: Preset("soft, no outlines", ClassicSettings(levels=8, edges=0.0, smooth=3)),
-    5: Preset("detailed", ClassicSettings(levels=16, edges=0.7, smooth=1)),
-    6: Preset("poster", ClassicSettings(levels=3, edges=1.5, smooth=5)),
-    7: Preset("sketch", ClassicSettings(levels=24, edges=3.0, smooth=0)),
-    8: Preset("pastel", ClassicSettings(levels=10, edges=0.4, smooth=6)),
-    9: Preset("fastest", ClassicSettings(levels=8, edges=1.0, smooth=0)),
-}
 
 
 @dataclass(frozen=True)
@@ -156,18 +132,6 @@ class _Window:
         latencies = np.array([lat for _, lat in self._items]) * 1000
         fps = (len(self._items) - 1) / span if span > 0 else 0.0
         return fps, float(np.median(latencies)), float(np.percentile(latencies, 95))
-
-
-def live_recipe(recipe: Recipe) -> tuple[Recipe, str | None]:
-    """The recipe adjusted for live use by its backend's spec, before the backend is
-    built (pix2pix: its fastest settings), one frame per call; and a note for the
-    user (None: nothing changed). The newest-frame policy keeps latency bounded
-    whatever this returns; it only sets the frame rate."""
-    name, _ = backends.choose(recipe)
-    settings, note = backends.spec(name).live(recipe.settings[name])
-    if note is None:
-        return recipe, None
-    return replace(recipe.with_backend(name, settings), batch_size=1), note
 
 
 class Live:
