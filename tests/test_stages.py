@@ -20,8 +20,8 @@ from vidtoon import pipeline
 from vidtoon.config import Job, Recipe
 from vidtoon.errors import InputError, OutputError
 from vidtoon.io.reader import VideoReader
-from vidtoon.stages import staged
 from vidtoon.io.writer import VideoWriter
+from vidtoon.stages import staged
 
 
 class Jittery:

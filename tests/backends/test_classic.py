@@ -1,5 +1,6 @@
 """Tests for the classic (OpenCV) cartoon backend: contract, look, temporal stability."""
 
+import itertools
 import subprocess
 import sys
 
@@ -7,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
+from vidtoon.backends.classic import ClassicSettings
 from vidtoon.backends.classic import filter as classic
 from vidtoon.backends.classic.filter import ClassicBackend, cartoonize_image
-from vidtoon.backends.classic import ClassicSettings
 
 
 def scene(h: int = 360, w: int = 640, seed: int = 0) -> np.ndarray:
@@ -145,7 +146,7 @@ def test_more_levels_more_luminance_values():
         return np.exp(-(p * np.log(p)).sum())
 
     counts = [effective_values(n) for n in (2, 4, 8, 16)]
-    assert all(a < b for a, b in zip(counts, counts[1:])), counts
+    assert all(a < b for a, b in itertools.pairwise(counts)), counts
 
 
 # ---- temporal stability ---------------------------------------------------------------

@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
+
+torch = pytest.importorskip("torch")  # the diffusion extra: pip install -e '.[diffusion]'
+pytest.importorskip("diffusers")
+
 from clips import picture
 
-from vidtoon.backends.pix2pix import ip2p
 from vidtoon.backends import pix2pix
-from vidtoon.cli import build_parser, main, recipe_from_args
-from vidtoon.backends.pix2pix import TAESD_MODEL, Pix2PixSettings
-from vidtoon.errors import BackendUnavailable, SettingsError
+from vidtoon.backends.pix2pix import TAESD_MODEL, Pix2PixSettings, ip2p
 from vidtoon.backends.pix2pix.models import load_tiny_decoder
 from vidtoon.backends.pix2pix.testing import make_tiny_decoder
+from vidtoon.cli import build_parser, main, recipe_from_args
+from vidtoon.errors import BackendUnavailable, SettingsError
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
 

@@ -8,15 +8,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+
+torch = pytest.importorskip("torch")  # the diffusion extra: pip install -e '.[diffusion]'
+pytest.importorskip("diffusers")
+
 from clips import picture
 from safetensors.torch import load_file
 
-from vidtoon.backends.pix2pix.backend import Pix2PixBackend
-from vidtoon.cli import ExitStatus, main
 from vidtoon.backends.pix2pix import Pix2PixSettings
-from vidtoon.errors import BackendUnavailable
+from vidtoon.backends.pix2pix.backend import Pix2PixBackend
 from vidtoon.backends.pix2pix.models import check_pickles, load_components, locate
+from vidtoon.cli import ExitStatus, main
+from vidtoon.errors import BackendUnavailable
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
 
@@ -140,6 +143,6 @@ def test_a_plain_stable_diffusion_unet_is_refused(model):
 
 def test_remote_code_is_never_trusted():
     """No vidtoon module passes trust_remote_code (it defaults to False everywhere)."""
-    source = Path(__file__).resolve().parent.parent / "vidtoon"
+    source = Path(__file__).resolve().parents[2] / "vidtoon"
     hits = [p.name for p in source.rglob("*.py") if re.search(r"trust_remote_code\s*=", p.read_text())]
     assert hits == []

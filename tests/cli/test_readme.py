@@ -8,7 +8,7 @@ from pathlib import Path
 
 from clips import audio_packets, read_video
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def quick_start_commands() -> list[str]:
@@ -18,14 +18,15 @@ def quick_start_commands() -> list[str]:
 
 def test_ci_runs_the_readme_test_command():
     sample, tests = quick_start_commands()
-    assert "pytest" in tests
+    assert "pytest" in tests and tests.startswith("python3 -m venv .venv && . .venv/bin/activate && ")
     ci_lines = ROOT.joinpath(".ci", "run").read_text().splitlines()
     assert tests in ci_lines
 
 
 def test_readme_sample_command_works(tmp_path):
     sample, _ = quick_start_commands()
-    command = shlex.split(sample.split("&&", 1)[1])
+    assert sample.startswith("python3 -m venv .venv && . .venv/bin/activate && ")  # a stock python needs a venv
+    command = shlex.split(sample.split("&&")[-1])
     assert command[:2] == ["vidtoon", "cartoonize"]
     source = ROOT / command[2]
     out = tmp_path / Path(command[command.index("-o") + 1]).name

@@ -80,7 +80,7 @@ class XDisplay:
 
     def press(self, window, *keys: str) -> None:
         """Real key events through XTEST ('q', 'space', 'Escape', '1', ...), to `window`."""
-        from Xlib import X, XK
+        from Xlib import XK, X
         from Xlib.ext import xtest
 
         # No window manager: give the window the focus, and the pointer too.

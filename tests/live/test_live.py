@@ -8,6 +8,7 @@ fail by a wide margin if frames were queued instead of dropped.
 
 import functools
 import http.server
+import itertools
 import signal
 import subprocess
 import sys
@@ -19,12 +20,12 @@ import pytest
 from clips import read_video
 
 from vidtoon.backends.classic.filter import cartoonize_image
-from vidtoon.live.camera import CameraSource, Latest, StreamSource
 from vidtoon.cli import ExitStatus, main
 from vidtoon.errors import DeviceUnavailable, InputError
-from vidtoon.live import Live, LiveSettings
-from vidtoon.live.session import PRESETS
 from vidtoon.io.reader import open_video
+from vidtoon.live import Live, LiveSettings
+from vidtoon.live.camera import CameraSource, Latest, StreamSource
+from vidtoon.live.looks import PRESETS
 
 VIDTOON = [sys.executable, "-m", "vidtoon"]
 
@@ -149,7 +150,7 @@ def test_fast_backend_shows_almost_every_frame_and_records_them(clip, tmp_path):
     assert len(frames) == recording.frames == result.shown
     # the right frame count for its duration: 30 a second
     assert len(frames) / recording.seconds == pytest.approx(30, rel=0.2)
-    assert all(b > a for a, b in zip(pts, pts[1:]))
+    assert all(b > a for a, b in itertools.pairwise(pts))
 
 
 def test_keys_through_the_key_hook(clip, tmp_path):
@@ -377,7 +378,7 @@ def test_pix2pix_runs_live_with_its_fastest_settings(clip, tmp_path, tiny_model)
 def test_live_recipe_leaves_classic_alone_and_keeps_an_asked_size():
     from vidtoon.backends.pix2pix import Pix2PixSettings
     from vidtoon.config import Recipe
-    from vidtoon.live.session import live_recipe
+    from vidtoon.live.looks import live_recipe
 
     classic = Recipe(backend="classic")
     assert live_recipe(classic) == (classic, None)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from vidtoon.backends.classic.filter import cartoonize_image
-from vidtoon.live.session import PRESETS
 from vidtoon.io.reader import open_video
+from vidtoon.live.looks import PRESETS
 
 VIDTOON = [sys.executable, "-m", "vidtoon"]
 

@@ -7,12 +7,12 @@ import pytest
 from clips import make_clip, panning
 from reference import NaiveCartoon
 
-from vidtoon.cli import build_parser, recipe_from_args
 from vidtoon.backends.classic import ClassicSettings
+from vidtoon.cli import build_parser, recipe_from_args
 from vidtoon.config import Job, Recipe
-from vidtoon.temporal.metrics import measure
 from vidtoon.pipeline import run
 from vidtoon.temporal.flow import FlowEstimator, resize_flow, valid_mask, warp
+from vidtoon.temporal.metrics import measure
 from vidtoon.temporal.stabilize import Stabilizer
 
 

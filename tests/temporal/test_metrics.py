@@ -1,5 +1,6 @@
 """`vidtoon metrics`: warp error against the source's motion, on generated clips."""
 
+import itertools
 import json
 import subprocess
 import sys
@@ -11,8 +12,8 @@ from clips import make_clip, panning, picture, read_video
 
 from vidtoon.cli import ExitStatus
 from vidtoon.config import Job, Recipe
-from vidtoon.temporal.metrics import _Thumbnails, measure
 from vidtoon.pipeline import run
+from vidtoon.temporal.metrics import _Thumbnails, measure
 
 VIDTOON = [sys.executable, "-m", "vidtoon"]
 
@@ -49,13 +50,13 @@ def test_static_clip_scores_near_zero(tmp_path):
 def test_injected_flicker_scores_much_higher(pan, tmp_path):
     path, frames = pan
     gains = np.random.default_rng(0).uniform(0.85, 1.15, len(frames))
-    flicker = [np.clip(f * g, 0, 255).astype(np.uint8) for f, g in zip(frames, gains)]
+    flicker = [np.clip(f * g, 0, 255).astype(np.uint8) for f, g in zip(frames, gains, strict=True)]
     steady = measure(path, write(tmp_path / "steady.mp4", frames))  # re-encoded, nothing else
     flickering = measure(path, write(tmp_path / "flicker.mp4", flicker))
     assert steady.ratio < 1.5
     assert flickering.ratio > 10 * steady.ratio
     # the per-frame values see it too: every pair with a gain change scores above the source
-    assert all(p.output > 2 * p.source for p, a, b in zip(flickering.pairs, gains, gains[1:]) if abs(a - b) > 0.05)
+    assert all(p.output > 2 * p.source for p, (a, b) in zip(flickering.pairs, itertools.pairwise(gains), strict=True) if abs(a - b) > 0.05)
 
 
 def test_identical_videos_give_ratio_one(pan):
@@ -108,7 +109,7 @@ def test_sheet_rows_spread_over_a_stream_of_unknown_length():
         thumbs.offer(index, frame, frame, keep.astype(np.float32), keep)
     picked = [s.frame for s in thumbs.pick()]
     assert len(picked) == 6 and picked[0] == 0 and picked[-1] >= 90
-    assert all(b - a >= 8 for a, b in zip(picked, picked[1:]))
+    assert all(b - a >= 8 for a, b in itertools.pairwise(picked))
     few = _Thumbnails(rows=6)
     for index in range(3):
         few.offer(index, frame, frame, keep.astype(np.float32), keep)
