@@ -42,11 +42,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-
 from pix2pix_batched_vs_naive import naive, test_frames  # the same frames and naive loop as on the CPU
+
 from vidtoon.backends.pix2pix import Pix2PixSettings
 from vidtoon.backends.pix2pix.backend import Pix2PixBackend
-from vidtoon.backends.pix2pix.testing import FULL_TEXT, FULL_UNET, FULL_VAE, TINY_TEXT, TINY_UNET, TINY_VAE, build_pipeline, full_size_model
+from vidtoon.backends.pix2pix.testing import (
+    FULL_TEXT,
+    FULL_UNET,
+    FULL_VAE,
+    TINY_TEXT,
+    TINY_UNET,
+    TINY_VAE,
+    build_pipeline,
+    full_size_model,
+)
 
 NAIVE = "naive loop (one pipe() call per frame)"
 COMPILE_MODES = ("reduce-overhead", "max-autotune-no-cudagraphs")
@@ -171,7 +180,7 @@ def main() -> None:
             continue
         try:
             fps, setup_s, memory = measure(setup, inputs, runs, device)
-        except Exception as e:  # one failing row (a compile error, out of memory) must not lose the table
+        except Exception as e:  # noqa: BLE001 - one failing row (a compile error, out of memory) must not lose the table
             print(f"| {label:<62} | failed: {type(e).__name__}: {str(e).splitlines()[0][:150] if str(e) else ''} |", flush=True)
             if device.type == "cuda":
                 torch.cuda.empty_cache()

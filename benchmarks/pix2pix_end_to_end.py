@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "helpers"))
 from clips import make_clip  # noqa: E402  (test clips: moving gradients with stereo AAC)
 
 from vidtoon import backends, cli  # noqa: E402

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))  # the clip generator and the reference cartoonizer
+sys.path.insert(0, str(ROOT / "tests" / "helpers"))  # the clip generator and the reference cartoonizer
 
 from clips import make_clip, panning  # noqa: E402
 from reference import NaiveCartoon  # noqa: E402

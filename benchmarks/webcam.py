@@ -21,9 +21,8 @@ import os
 import resource
 from pathlib import Path
 
-from vidtoon.live import preview  # noqa: F401 - cv2 before PyAV, for --window
 from vidtoon.backends.classic.filter import ClassicBackend
-from vidtoon.live import Live, LiveSettings
+from vidtoon.live import Live, LiveSettings  # vidtoon.live loads cv2 before PyAV, as --window needs
 
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "astronaut.mp4"
 

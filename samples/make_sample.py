@@ -39,14 +39,15 @@ duration, the audio stream and the file size.
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 from fractions import Fraction
 from pathlib import Path
 
 import av
-from av.video.reformatter import Interpolation
 import cv2
 import numpy as np
+from av.video.reformatter import Interpolation
 from scipy.signal import lfilter
 from skimage import data as skdata
 
@@ -379,7 +380,7 @@ def verify(path: Path) -> dict:
             "pix_fmt": v.codec_context.pix_fmt,
             "avg_fps": float(v.average_rate),
             "video_frames": len(pts),
-            "pts_strictly_increasing": all(b > a_ for a_, b in zip(pts, pts[1:])),
+            "pts_strictly_increasing": all(b > a_ for a_, b in itertools.pairwise(pts)),
             "video_duration_s": float(v.duration * v.time_base) if v.duration else None,
             "audio": (
                 f"{a.codec_context.name} {a.codec_context.sample_rate} Hz "

@@ -86,7 +86,7 @@ def staged(
             decoded.put(_END)
         except _Stopped:
             pass
-        except BaseException as e:
+        except BaseException as e:  # noqa: BLE001 - raised again on the calling thread
             fail(e)
         finally:
             close = getattr(items, "close", None)
@@ -100,7 +100,7 @@ def staged(
             finish()
         except _Stopped:
             pass
-        except BaseException as e:
+        except BaseException as e:  # noqa: BLE001 - raised again on the calling thread
             fail(e)
 
     threads = [
@@ -116,7 +116,7 @@ def staged(
         threads[1].join()  # the encoder finishes; an error there is raised below
     except _Stopped:
         pass
-    except BaseException as e:
+    except BaseException as e:  # noqa: BLE001 - raised again below, after the joins
         fail(e)
     finally:
         for thread in threads:
@@ -141,6 +141,6 @@ def _join(thread: threading.Thread) -> BaseException | None:
     while thread.is_alive():
         try:
             thread.join()
-        except BaseException as e:
+        except BaseException as e:  # noqa: BLE001 - a Ctrl-C while joining: returned, raised by the caller
             interrupted = interrupted or e
     return interrupted

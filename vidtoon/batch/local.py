@@ -25,6 +25,7 @@ from ..config import Recipe
 from ..errors import BackendUnavailable
 from .workers import BackendFactory, Clip, Finished, LoadFailed, Lost, Ready, picklable_error, process_clip
 
+
 @dataclass
 class _Slot:
     process: multiprocessing.process.BaseProcess

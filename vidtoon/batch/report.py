@@ -41,7 +41,7 @@ THUMB_AT = 0.4  # of the clip's duration: past any fade-in, and the same moment 
 def report_data(batch: BatchResult, options: BatchOptions, recipe: Recipe) -> dict[str, Any]:
     return {
         "vidtoon": __version__,
-        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "finished": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "seconds": round(batch.seconds, 3),
         "in_dir": str(options.in_dir.resolve()),
         "out_dir": str(options.out_dir.resolve()),
@@ -83,7 +83,7 @@ def write_html(batch: BatchResult, options: BatchOptions) -> Path:
         pictures = ""
         if r.status in ("done", "skipped"):
             pair = thumbnail_pair(options.in_dir / r.rel, options.out_dir / r.output_rel)
-            pictures = "".join(f'<img src="data:image/jpeg;base64,{_b64(p)}" alt="{a}">' for p, a in zip(pair, ("source", "cartoon")) if p)
+            pictures = "".join(f'<img src="data:image/jpeg;base64,{_b64(p)}" alt="{a}">' for p, a in zip(pair, ("source", "cartoon"), strict=True) if p)
         cells = [
             html.escape(printable(r.rel)),
             f'<span class="{r.status}">{r.status}</span>',

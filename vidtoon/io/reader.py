@@ -9,7 +9,7 @@ Frames keep their source timestamps, so variable frame rate survives a
 round trip through the writer. Rotation metadata (phone videos) is applied to
 the pixels here, so everything downstream sees the picture upright.
 
-Damaged files give what can be decoded (see README, "What vidtoon does with
+Damaged files give what can be decoded (see docs/errors.md, "What vidtoon does with
 bad input"): a packet the decoder refuses is skipped, a file that is cut
 short or whose container breaks mid-way ends there, and `reader.warnings`
 says what was lost. Anything that is not a decodable video raises InputError.

@@ -35,7 +35,6 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-
 PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
     "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,

@@ -87,7 +87,7 @@ class ClassicBackend:
         """batch: uint8 (N, H, W, 3) RGB. Returns a new uint8 array of the same shape."""
         check_batch(batch, "classic")
         out = np.empty_like(batch)
-        for frame, dst in zip(batch, out):
+        for frame, dst in zip(batch, out, strict=True):
             self._frame(np.ascontiguousarray(frame), dst)
         return out
 
