@@ -129,7 +129,7 @@ def load_components(folder: Path, device: Any, dtype: Any) -> Components:
     try:
         scheduler = _scheduler_class(folder).from_pretrained(folder, subfolder="scheduler", **common)
         tokenizer = CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer", **common)
-        text_encoder = CLIPTextModel.from_pretrained(folder, subfolder="text_encoder", dtype=dtype, **common)
+        text_encoder = CLIPTextModel.from_pretrained(folder, subfolder="text_encoder", **{_dtype_keyword(): dtype}, **common)
         vae = AutoencoderKL.from_pretrained(folder, subfolder="vae", torch_dtype=dtype, low_cpu_mem_usage=False, **common)
         unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet", torch_dtype=dtype, low_cpu_mem_usage=False, **common)
     except (OSError, ValueError, KeyError) as e:
@@ -182,6 +182,15 @@ def _tiny_folder(model: str, offline: bool) -> Path:
         raise BackendUnavailable(f"--fast-vae {model}: {folder} has no config.json and .safetensors weights "
                                  f"(an AutoencoderTiny saved with save_pretrained)")
     return folder
+
+
+def _dtype_keyword() -> str:
+    """transformers took `torch_dtype` until 4.56, which added `dtype` and deprecated the
+    old name; an older one passes `dtype` on to the model's constructor and fails."""
+    import transformers
+    from packaging.version import Version
+
+    return "dtype" if Version(transformers.__version__).release >= (4, 56) else "torch_dtype"
 
 
 def _scheduler_class(folder: Path) -> Any:
