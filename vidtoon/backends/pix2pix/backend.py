@@ -80,6 +80,10 @@ class Pix2PixBackend:
         self.guided = ip2p.is_guided(settings.guidance, settings.image_guidance)
         # A private scheduler: its state (step index, history) is per batch, not shared.
         self.scheduler = type(parts.scheduler).from_config(parts.scheduler.config)
+        refusal = ip2p.part_way_refusal(self.scheduler) if settings.reuse_latents else ""
+        if refusal:
+            raise SettingsError(f"--reuse-latents: the model's scheduler {refusal}; run without --reuse-latents "
+                                f"or with a model whose scheduler can (Euler ancestral, DDIM, PNDM, DDPM)")
         tokens, limit = ip2p.token_count(parts.tokenizer, settings.prompt), parts.tokenizer.model_max_length
         if tokens > limit:
             raise SettingsError(f"--prompt is {tokens} tokens long; the model reads at most {limit}, shorten it")

@@ -17,7 +17,8 @@ processors that mix frames (cross-frame attention) must group by 3, e.g.
 CrossFrameAttnProcessor(batch_size=3), or by 1 when `guided` is False.
 
 `denoise(..., start=k)` skips the first k steps, for a caller that brings latents
-already at timestep scheduler.timesteps[k] (reusing the previous frame's latents).
+already at timestep remaining_timesteps(scheduler, k)[0] (reusing the previous
+frame's latents); part_way_refusal() says which schedulers cannot do that.
 """
 
 from __future__ import annotations
@@ -85,10 +86,11 @@ def denoise(
     else:
         embeds = embeds.expand(n, -1, -1)
     step_kwargs = _step_kwargs(scheduler, generators)
-    if start:
-        scheduler.set_begin_index(start)
+    timesteps = remaining_timesteps(scheduler, start)
+    if start and hasattr(scheduler, "set_begin_index"):  # schedulers that count their steps
+        scheduler.set_begin_index(start * scheduler.order)
     # 2. The loop: scale, concatenate the image latents as extra channels, predict, guide, step.
-    for t in scheduler.timesteps[start:]:
+    for t in timesteps:
         model_input = torch.cat([latents] * 3) if guided else latents
         model_input = torch.cat([scheduler.scale_model_input(model_input, t), image_latents], dim=1)
         noise = unet(model_input, t, encoder_hidden_states=embeds, return_dict=False)[0]
@@ -97,6 +99,36 @@ def denoise(
             noise = none + guidance * (text - image) + image_guidance * (image - none)
         latents = scheduler.step(noise, t, latents, **step_kwargs, return_dict=False)[0]
     return latents
+
+
+# Schedulers without set_begin_index whose step depends only on (timestep, sample): they
+# start part-way by being handed the later timesteps (diffusers' img2img does the same).
+BY_TIMESTEP = ("DDIMScheduler", "DDPMScheduler", "DDIMParallelScheduler", "DDPMParallelScheduler")
+
+
+def part_way_refusal(scheduler: Any) -> str:
+    """Why `scheduler` cannot start at a later step (--reuse-latents), or "" if it can."""
+    name = type(scheduler).__name__
+    if not hasattr(scheduler, "add_noise"):
+        return f"{name} cannot noise a latent to a given step (it has no add_noise)"
+    if name == "PNDMScheduler" and not scheduler.config.skip_prk_steps:
+        return f"{name} with skip_prk_steps=False runs Runge-Kutta warm-up steps that cannot start part-way"
+    if hasattr(scheduler, "set_begin_index") or name in BY_TIMESTEP or name == "PNDMScheduler":
+        return ""
+    return f"{name} keeps per-step state and has no set_begin_index, so it cannot start part-way"
+
+
+def remaining_timesteps(scheduler: Any, start: int) -> torch.Tensor:
+    """The timesteps a run from step `start` of the schedule goes through (set_timesteps has run).
+    Higher-order schedulers hold `order` entries a step. PNDM's linear multistep repeats its
+    second timestep as a warm-up; a run that starts later needs that warm-up at its own start,
+    or it stops one step short and leaves noise."""
+    if not start:
+        return scheduler.timesteps
+    if type(scheduler).__name__ == "PNDMScheduler":  # skip_prk_steps (part_way_refusal refuses the rest)
+        plain = torch.from_numpy(scheduler._timesteps[::-1].copy())[start:].to(scheduler.timesteps)
+        return torch.cat([plain[:2], plain[1:2], plain[2:]]) if len(plain) > 1 else plain
+    return scheduler.timesteps[start * scheduler.order :]
 
 
 def decode(vae: Any, latents: torch.Tensor) -> torch.Tensor:

@@ -6,7 +6,7 @@ the remaining steps (ip2p.denoise(start=k)):
 
     k = round(steps * (1 - STRENGTH)), at most steps - 1 (at least one step runs)
     x0 = c * warp(previous final latent) + (1 - c) * this frame's own image latent
-    latents = scheduler.add_noise(x0, clip noise, timesteps[k])
+    latents = scheduler.add_noise(x0, clip noise, the first timestep of the run from step k)
 
 c is the source's per-pixel confidence (temporal.flow.Motion: forward-backward check,
 inside the frame, colours match), averaged onto the latent grid. Where it is 0
@@ -43,8 +43,11 @@ def reused_latents(scheduler: Any, warped: Any, own: Any, confidence: Any, noise
     is 1, the frame's own (scaled) image latent where it is 0, blended between, then
     noised. All tensors (N, 4, h, w) except confidence (N or 1, 1, h, w) in [0, 1];
     scheduler.set_timesteps has run."""
+    from .ip2p import remaining_timesteps
+
     clean = confidence * warped + (1 - confidence) * own
-    return scheduler.add_noise(clean, noise.expand_as(clean), scheduler.timesteps[k : k + 1].repeat(len(clean)))
+    first = remaining_timesteps(scheduler, k)[:1]  # the noise level the run from step k starts at
+    return scheduler.add_noise(clean, noise.expand_as(clean), first.repeat(len(clean)))
 
 
 class LatentReuse:
