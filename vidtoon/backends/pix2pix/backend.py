@@ -6,7 +6,8 @@ Each call runs its frames in GPU batches of at most `batch_size` frames:
 1. Frames go to the device as float [0, 1] (never uint8 arrays: diffusers would
    mis-scale them), are resized to the work size (multiples of 8, Pix2PixSettings.
    work_size) and mapped to [-1, 1].
-2. The VAE encodes them to image latents.
+2. The VAE encodes them to image latents (on CUDA in chunks sized to the free
+   memory: vae.py).
 3. Every frame starts from the clip's one noise tensor (drawn once from the seed)
    and gets its own generator, seeded alike, for the noise the scheduler adds
    at each step. So a frame's result depends only on the frame: identical frames
@@ -19,9 +20,10 @@ Each call runs its frames in GPU batches of at most `batch_size` frames:
 5. The VAE decodes (or, with --fast-vae, the tiny TAESD decoder); the pictures
    are resized back to the source size and rounded to uint8.
 
-Prompt embeddings are computed once, on the first call. On CUDA out-of-memory a
-batch is retried at half the size, and later batches stay at that size, so no
-frame is lost or done twice. torch and diffusers are imported only here, and only
+Prompt embeddings are computed once, on the first call. On CUDA out-of-memory in
+the denoising a batch is retried at half the size, and later batches stay at that
+size, so no frame is lost or done twice; one in the VAE redoes only that VAE chunk,
+smaller (vae.py), keeping the batch's finished denoising. torch and diffusers are imported only here, and only
 when this backend is chosen.
 """
 
@@ -35,6 +37,7 @@ from ...errors import BackendUnavailable, SettingsError
 from .. import check_batch
 from . import Pix2PixSettings, crossframe
 from .latents import LatentReuse
+from .vae import VaeChunks
 
 AUTO_BATCH = {"cuda": 16, "mps": 4, "cpu": 4}  # frames per batch when not given; halved on out-of-memory
 CPU_NOTE = "slow on a CPU: minutes a frame at 512 px on a few cores; use a CUDA GPU for video"
@@ -96,6 +99,7 @@ class Pix2PixBackend:
             self.summary += f", decoding with {settings.fast_vae}"
         if self.device.type == "cpu":
             self.summary += "; " + CPU_NOTE
+        self.vae_chunks = VaeChunks(self.device)  # the VAE stages in memory-sized chunks
         self._embeds: Any = None  # prompt embeddings, computed on the first call
         self._noise: Any = None  # the clip's initial noise, drawn on its first frame
         # Temporal options (off by default): per-clip state, cleared by reset().
@@ -154,7 +158,7 @@ class Pix2PixBackend:
                 # 1. uint8 NHWC -> float [-1, 1] NCHW at the work size.
                 x = self._to_model(frames)
                 # 2. Image latents.
-                image_latents = ip2p.encode_images(parts.vae, x)
+                image_latents = self.vae_chunks("encode", parts.vae, lambda c: ip2p.encode_images(parts.vae, c), x)
                 # 3-4. Where each frame's denoising starts; denoise.
                 if self.reuse is None:
                     latents = self._denoise(image_latents, *self.initial_latents(image_latents))
@@ -162,7 +166,11 @@ class Pix2PixBackend:
                     latents = torch.cat([self._denoise_reused(frame, image_latents[i : i + 1])
                                          for i, frame in enumerate(frames)])
                 # 5. Decode (--fast-vae: the tiny decoder), back to the source size, uint8 NHWC on the CPU.
-                pictures = ip2p.decode(parts.vae, latents) if self.decoder is None else ip2p.decode_tiny(self.decoder, latents)
+                # An out-of-memory here redoes only the decode, in smaller chunks (vae.py).
+                if self.decoder is None:
+                    pictures = self.vae_chunks("decode", parts.vae, lambda c: ip2p.decode(parts.vae, c), latents)
+                else:
+                    pictures = self.vae_chunks("decode", self.decoder, lambda c: ip2p.decode_tiny(self.decoder, c), latents)
                 return self._to_frames(pictures, height, width)
         except BaseException:
             if state is not None:  # the batch is retried (out of memory) or the run ends
