@@ -90,6 +90,25 @@ def test_every_pickle_in_the_folder_is_checked(model, tmp_path):
     assert not marker.exists()
 
 
+def test_a_symlinked_part_folder_is_followed_and_its_pickle_refused(model, tmp_path, clip, capsys):
+    """HF cache snapshots are links. A unet/ that is a link to a folder holding a code-running
+    pickle is refused by vidtoon's own check (which once walked with rglob, not following
+    linked folders), before diffusers sees it; the pickle never runs. A link loop ends."""
+    marker = tmp_path / "code-ran"
+    elsewhere = Path(shutil.move(model / "unet", tmp_path / "elsewhere"))
+    (model / "unet").symlink_to(elsewhere, target_is_directory=True)
+    (elsewhere / "loop").symlink_to(model, target_is_directory=True)
+    unet_to_pickle(model, {"payload": RunsCode(marker)})  # written through the link
+    assert (elsewhere / "diffusion_pytorch_model.bin").is_file()
+    with pytest.raises(BackendUnavailable, match=r"refusing .*unet/diffusion_pytorch_model\.bin: torch's weights-only"):
+        check_pickles(model)
+    code = main(["image", str(clip(frames=1).path), "-o", str(tmp_path / "o.png"), "--backend", "pix2pix",
+                 "--model", str(model)])
+    err = capsys.readouterr().err
+    assert code == ExitStatus.BACKEND_UNAVAILABLE and err.startswith("error: refusing") and len(err.strip().splitlines()) == 1
+    assert not marker.exists() and not (tmp_path / "o.png").exists()
+
+
 def test_corrupt_pickles_are_clear_errors(model):
     path = model / "text_encoder" / "pytorch_model.bin"
     path.write_bytes(b"\x80\x02not a pickle at all")  # not weights: refused like any other

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import re
 from dataclasses import dataclass
@@ -95,8 +96,8 @@ def check_pickles(folder: Path) -> None:
     (plain tensors and containers; no code). Raise BackendUnavailable for the first that does not."""
     import torch
 
-    for path in sorted(folder.rglob("*")):
-        if path.suffix.lower() not in PICKLED or not path.is_file():
+    for path in _every_file(folder):
+        if path.suffix.lower() not in PICKLED:
             continue
         try:
             try:
@@ -114,6 +115,20 @@ def check_pickles(folder: Path) -> None:
             raise BackendUnavailable(f"cannot read {path}: {type(e).__name__}: {e}") from None
 
 
+def _every_file(folder: Path) -> list[Path]:
+    """Every file under `folder`, through symlinked folders too (an HF cache snapshot is links,
+    and a linked unet/ is still loaded), each real folder once (a link loop ends)."""
+    seen, files = set(), []
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        files += [Path(root, name) for name in names if Path(root, name).is_file()]
+    return sorted(files)
+
+
 def load_components(folder: Path, device: Any, dtype: Any) -> Components:
     """Load each part with its known class, on `device` in `dtype` (see the module docstring)."""
     import diffusers
@@ -129,9 +144,15 @@ def load_components(folder: Path, device: Any, dtype: Any) -> Components:
     try:
         scheduler = _scheduler_class(folder).from_pretrained(folder, subfolder="scheduler", **common)
         tokenizer = CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer", **common)
-        text_encoder = CLIPTextModel.from_pretrained(folder, subfolder="text_encoder", **{_dtype_keyword(): dtype}, **common)
-        vae = AutoencoderKL.from_pretrained(folder, subfolder="vae", torch_dtype=dtype, low_cpu_mem_usage=False, **common)
-        unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet", torch_dtype=dtype, low_cpu_mem_usage=False, **common)
+        # use_safetensors says which format is there: without it, a part that has only pickles
+        # (every part of the real cartoonizer) logs "Defaulting to unsafe serialization", though
+        # check_pickles() has just read each one with the weights-only loader.
+        text_encoder = CLIPTextModel.from_pretrained(folder, subfolder="text_encoder", **{_dtype_keyword(): dtype},
+                                                     use_safetensors=_safe(folder, "text_encoder"), **common)
+        vae = AutoencoderKL.from_pretrained(folder, subfolder="vae", torch_dtype=dtype, low_cpu_mem_usage=False,
+                                            use_safetensors=_safe(folder, "vae"), **common)
+        unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet", torch_dtype=dtype, low_cpu_mem_usage=False,
+                                                    use_safetensors=_safe(folder, "unet"), **common)
     except (OSError, ValueError, KeyError) as e:
         raise BackendUnavailable(f"cannot load the model in {folder}: {type(e).__name__}: {_first_line(e)}") from None
     finally:
@@ -154,7 +175,8 @@ def load_tiny_decoder(model: str, offline: bool, device: Any, dtype: Any) -> Any
 
     folder = _tiny_folder(model, offline)
     try:
-        vae = AutoencoderTiny.from_pretrained(folder, torch_dtype=dtype, use_safetensors=True, local_files_only=True)
+        vae = AutoencoderTiny.from_pretrained(folder, torch_dtype=dtype, use_safetensors=True, low_cpu_mem_usage=False,
+                                              local_files_only=True)
     except (OSError, ValueError, KeyError) as e:
         raise BackendUnavailable(f"--fast-vae {model}: cannot load {folder}: {type(e).__name__}: {_first_line(e)}") from None
     return vae.to(device).eval()
@@ -207,6 +229,11 @@ def _scheduler_class(folder: Path) -> Any:
     if not (isinstance(cls, type) and issubclass(cls, SchedulerMixin)):
         raise BackendUnavailable(f"{config}: {name!r} is not a diffusers scheduler; vidtoon loads no other code")
     return cls
+
+
+def _safe(folder: Path, part: str) -> bool:
+    """Load `part` from safetensors (preferred) if it has them, else from its checked pickles."""
+    return _has(folder / part, ".safetensors")
 
 
 def _has(folder: Path, suffix: str) -> bool:
