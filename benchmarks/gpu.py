@@ -1,47 +1,57 @@
 """GPU speed of the pix2pix backend on the full-size SD1.5 InstructPix2Pix architecture.
 
-    python benchmarks/gpu.py            # CUDA, 512x512, 20 steps: every row below, one call, < 8 min on an H200
-    python benchmarks/gpu.py --smoke    # the tiny model on the CPU: checks the script in seconds
+    python benchmarks/gpu.py             # CUDA, 512x512, 20 steps: the eager rows, one call of < 5 min
+    python benchmarks/gpu.py --compile   # the torch.compile rows: a second, optional call of < 10 min
+    python benchmarks/gpu.py --smoke     # the tiny model on the CPU: checks the script in about a minute
+
+On the lent GPU machine (no diffusers, no PyAV, no vidtoon, no network) run it through
+benchmarks/gpu_wheelhouse.py, which installs the carried wheels first (see docs/benchmarks.md).
+It needs torch, diffusers, transformers and Pillow; not PyAV or OpenCV.
 
 No download: the model is vidtoon.backends.pix2pix.testing.full_size_model(), configs written in code
 with random weights, so its pictures are noise but its cost is the real cartoonizer's.
-The rows, cheapest first, each printed as soon as it is measured:
+The eager rows, cheapest first, each printed as soon as it is measured:
 
 - the naive loop (one diffusers pipeline call per frame, fp16, diffusers' defaults);
 - vidtoon's backend (channels_last, SDPA attention) at batch 1/4/8/16, fp16;
 - bf16 instead of fp16, channels_last off, and --fast-vae (a random TAESD-size
-  AutoencoderTiny decoding; its "of peak" still counts the full VAE's FLOP), at batch 8;
-- torch.compile of the UNet at batch 8, fp16: mode "reduce-overhead" (CUDA graphs),
-  then "max-autotune-no-cudagraphs"; shapes are fixed (dynamic=False) and the
-  compiled kernels go to a persistent cache (--cache-dir, TORCHINDUCTOR_CACHE_DIR),
-  so a second call skips most of the compile. Left out of --smoke unless --compile.
+  AutoencoderTiny decoding; its "of peak" still counts the full VAE's FLOP), at batch 8.
 
-Each row is guarded: a failure prints its reason in the row and the table goes on.
-Rows that would start after --budget seconds are skipped (compile rows need
---compile-reserve seconds left), so one call stays inside the 8 minutes.
+The compile rows (--compile): torch.compile of the UNet at batch 8, fp16, mode "reduce-overhead"
+(CUDA graphs), then "max-autotune-no-cudagraphs"; shapes fixed (dynamic=False), the kernels
+in a persistent cache (--cache-dir, TORCHINDUCTOR_CACHE_DIR), so a rerun skips most of the compile.
 
-Columns: frames/s (median of --runs runs), set-up seconds (building the row's
-copy of the model, compiling and warming up), peak GPU memory, the ratio to the
-naive loop, and the fraction of the GPU's dense fp16/bf16 peak: frames/s x FLOP
-per frame / --peak-tflops (default 989 TFLOP/s: H200 SXM dense, no sparsity).
-FLOP per frame is counted by torch's FlopCounterMode on the architecture built on
-the meta device: VAE encode + steps x one UNet pass over the 3 guidance branches
-+ VAE decode, 51.8 TFLOP at 512x512, 20 steps (UNet 0.80 TFLOP a branch with the
-attention scores counted; DESIGN.md's 44.2 leaves out 0.126 TFLOP of attention
-scores per branch and pass).
+Every row runs in a process of its own, under a hard time limit (--row-limit, and never past
+--budget): a row that runs over is killed and reported as stopped, and the table goes on; so
+does a row that fails (its reason in the row). Rows that would start with under --min-row
+seconds of --budget left are skipped.
+
+Columns: frames/s (median of --runs runs), set-up seconds (the row's changes to the model,
+compiling and one warm-up call), peak GPU memory of the row alone (peak statistics reset once
+the base pipeline is on the GPU, that baseline subtracted: activations, workspaces, CUDA graph
+pools and any extra weights such as the TAESD decoder), the ratio to the naive loop, and the
+fraction of the GPU's dense fp16/bf16 peak: frames/s x FLOP per frame / --peak-tflops (default
+989 TFLOP/s: H200 SXM dense, no sparsity). FLOP per frame is counted by torch's FlopCounterMode on
+the architecture built on the meta device: VAE encode + steps x one UNet pass over the 3 guidance
+branches + VAE decode, 51.8 TFLOP at 512x512, 20 steps (UNet 0.80 TFLOP a branch with the
+attention scores counted).
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
+import json
 import os
+import signal
 import statistics
+import subprocess
+import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # pix2pix_batched_vs_naive, when run from elsewhere
 from pix2pix_batched_vs_naive import naive, test_frames  # the same frames and naive loop as on the CPU
 
 from vidtoon.backends.pix2pix import Pix2PixSettings
@@ -59,6 +69,7 @@ from vidtoon.backends.pix2pix.testing import (
 
 NAIVE = "naive loop (one pipe() call per frame)"
 COMPILE_MODES = ("reduce-overhead", "max-autotune-no-cudagraphs")
+RESULT = "ROW-RESULT "  # the prefix of a row process's one line of results on stdout
 
 
 def flop_per_frame(configs: tuple[dict, dict, dict], side: int, steps: int) -> float:
@@ -78,137 +89,153 @@ def flop_per_frame(configs: tuple[dict, dict, dict], side: int, steps: int) -> f
     return float(encode.get_total_flops() + steps * unet.get_total_flops() + decode.get_total_flops())
 
 
-def backend_row(pipe, settings: Pix2PixSettings, device, batch: int, dtype=None, channels_last: bool = True,
-                compile_mode: str | None = None, fast_vae: bool = False) -> Callable:
-    """A set-up function for one row: vidtoon's backend on its own copy of the model."""
+def rows(args: argparse.Namespace, smoke: bool) -> list[dict]:
+    """The rows of this call, each a dict its process rebuilds it from."""
+    sizes = args.batch_sizes or ([1, 4] if smoke else [1, 4, 8, 16])
+    mid = 8 if 8 in sizes else sizes[-1]
+    dtype, other = ("float32", "bfloat16") if smoke else ("float16", "bfloat16")
+    if args.compile:
+        return [dict(label=f"vidtoon, batch {mid}, {dtype}, compile {mode}", batch=mid, compile=mode) for mode in COMPILE_MODES]
+    return [
+        dict(label=f"{NAIVE}, {dtype}", naive=True),
+        *(dict(label=f"vidtoon, batch {b}, {dtype}", batch=b) for b in sizes),
+        dict(label=f"vidtoon, batch {mid}, {other}", batch=mid, dtype=other),
+        dict(label=f"vidtoon, batch {mid}, {dtype}, channels_last off", batch=mid, channels_last=False),
+        dict(label=f"vidtoon, batch {mid}, {dtype}, --fast-vae", batch=mid, fast_vae=True),
+    ]
 
-    def setup() -> Callable:
-        parts = copy.deepcopy(pipe)
-        if dtype is not None:
-            parts.to(dtype=dtype)
+
+def run_row(args: argparse.Namespace, row: dict) -> dict:
+    """In the row's own process: build the base pipeline, reset the peak statistics, then set the
+    row up, warm it up and time it. Returns frames/s, set-up seconds and the row's peak bytes."""
+    smoke = args.smoke
+    if smoke:
+        torch.set_num_threads(1)  # a tiny model gains nothing from threads; busy shared cores lose a lot
+        torch.manual_seed(0)
+        device, side, steps = torch.device("cpu"), 64, 2
+        pipe = build_pipeline(TINY_UNET, TINY_VAE, TINY_TEXT)
+    else:
+        device, side, steps = torch.device("cuda"), args.side, args.steps
+        pipe = full_size_model("cuda", torch.float16)
+    pipe.set_progress_bar_config(disable=True)
+    n, runs = args.frames or (4 if smoke else 16), args.runs or (1 if smoke else 3)
+    frames = test_frames(min(args.naive_frames, n) if row.get("naive") else n, side)
+    settings = Pix2PixSettings(steps=steps, max_side=max(64, side))
+    cuda = device.type == "cuda"
+    if cuda:  # the row alone: what the base pipeline holds is the baseline
+        torch.cuda.synchronize()
+        baseline = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+    started = time.perf_counter()
+    if row.get("naive"):
+        case = lambda f: naive(pipe, f, settings)  # noqa: E731
+    else:
+        if row.get("dtype"):
+            pipe.to(dtype=getattr(torch, row["dtype"]))
         decoder = None
-        if fast_vae:  # TAESD's architecture (AutoencoderTiny's defaults), random weights
+        if row.get("fast_vae"):  # TAESD's architecture (AutoencoderTiny's defaults), random weights
             from diffusers import AutoencoderTiny
 
-            decoder = AutoencoderTiny().to(device, parts.unet.dtype).eval()
-        backend = Pix2PixBackend(parts, Pix2PixSettings(steps=settings.steps, max_side=settings.max_side),
-                                 device, decoder, batch_size=batch)
-        if not channels_last:  # undo the backend's CUDA tuning, keep SDPA
-            for model in (parts.unet, parts.vae):
+            decoder = AutoencoderTiny().to(device, pipe.unet.dtype).eval()
+        case = Pix2PixBackend(pipe, settings, device, decoder, batch_size=row["batch"])
+        if row.get("channels_last") is False:  # undo the backend's CUDA tuning, keep SDPA
+            for model in (pipe.unet, pipe.vae):
                 model.to(memory_format=torch.contiguous_format)
-        if compile_mode is not None:
-            torch._dynamo.reset()
-            parts.unet.compile(mode=compile_mode, dynamic=False, fullgraph=False)
-        return backend
+        if row.get("compile"):
+            pipe.unet.compile(mode=row["compile"], dynamic=False, fullgraph=False)
+    case(frames)  # warm-up: compiles, picks kernels, grows the memory pools
+    setup_s = time.perf_counter() - started
+    fps = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        case(frames)  # returns host arrays, so the GPU has finished
+        fps.append(len(frames) / (time.perf_counter() - t))
+    peak = torch.cuda.max_memory_allocated() - baseline if cuda else None
+    where = torch.cuda.get_device_name(device) if cuda else f"CPU ({torch.get_num_threads()} thread)"
+    return dict(fps=statistics.median(fps), setup_s=setup_s, peak=peak, device=where, frames=len(frames), runs=runs)
 
-    return setup
+
+def launch(args: argparse.Namespace, row: dict, limit: float) -> dict:
+    """The row in a child process (its own session, so a kill takes its compile workers too),
+    stopped after `limit` seconds."""
+    command = [sys.executable, __file__, "--row", json.dumps(row), *args.passed]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = child.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.communicate()
+        return dict(stopped=f"stopped: ran over its {limit:.0f} s limit (killed)")
+    results = [line for line in out.splitlines() if line.startswith(RESULT)]
+    if results:
+        return json.loads(results[-1][len(RESULT):])
+    last = next((line for line in reversed(err.strip().splitlines()) if line.strip()), "")
+    return dict(error=f"exit {child.returncode}: {last[:150]}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny model, CPU, 64x64, 2 steps: check the script")
+    parser.add_argument("--compile", action="store_true", help="the torch.compile rows only (the second, optional call)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=None, help="default 1 4 8 16 (smoke: 1 4)")
     parser.add_argument("--frames", type=int, default=None, help="frames per case and run (default 16; smoke 4)")
     parser.add_argument("--naive-frames", type=int, default=4, help="frames per run of the (slow) naive loop")
     parser.add_argument("--runs", type=int, default=None, help="default 3 (smoke 1)")
     parser.add_argument("--side", type=int, default=512)
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                        help="the torch.compile rows (default: on with CUDA, off with --smoke)")
     parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "vidtoon-inductor",
                         help="persistent torch.compile cache (TORCHINDUCTOR_CACHE_DIR, unless already set)")
-    parser.add_argument("--budget", type=float, default=420.0, help="seconds: start no row after this")
-    parser.add_argument("--compile-reserve", type=float, default=150.0,
-                        help="seconds that must be left of --budget to start a compile row")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="seconds for the whole call: no row starts or runs past it (default 280; --compile 540)")
+    parser.add_argument("--row-limit", type=float, default=None,
+                        help="seconds one row may take, from its start to its results (default 100; --compile 270)")
+    parser.add_argument("--min-row", type=float, default=20.0, help="start no row with fewer seconds left of --budget")
     parser.add_argument("--peak-tflops", type=float, default=989.0,
                         help="the GPU's dense fp16/bf16 peak, TFLOP/s (default 989: H200 SXM, dense)")
+    parser.add_argument("--row", help=argparse.SUPPRESS)  # internal: run one row (JSON) and print its result
     args = parser.parse_args()
+    if args.row:
+        try:
+            result = run_row(args, json.loads(args.row))
+        except Exception as e:  # noqa: BLE001 - reported in the row, the table goes on
+            result = dict(error=f"{type(e).__name__}: {str(e).splitlines()[0][:150] if str(e) else ''}")
+        print(RESULT + json.dumps(result), flush=True)
+        return
     started = time.perf_counter()
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(args.cache_dir))
-    if args.smoke:
-        device, dtype, other, side, steps = torch.device("cpu"), torch.float32, torch.bfloat16, 64, 2
-        sizes, n, runs = args.batch_sizes or [1, 4], args.frames or 4, args.runs or 1
-        torch.set_num_threads(1)  # a tiny model gains nothing from threads; busy shared cores lose a lot
-        torch.manual_seed(0)
-        configs = (TINY_UNET, TINY_VAE, TINY_TEXT)
-        pipe = build_pipeline(*configs)
-    else:
-        if not torch.cuda.is_available():
-            raise SystemExit("no CUDA GPU here; use --smoke to check the script on a CPU")
-        device, dtype, other, side, steps = torch.device("cuda"), torch.float16, torch.bfloat16, args.side, args.steps
-        sizes, n, runs = args.batch_sizes or [1, 4, 8, 16], args.frames or 16, args.runs or 3
-        configs = (FULL_UNET, FULL_VAE, FULL_TEXT)
-        pipe = full_size_model("cuda", dtype)
-    compile_rows = args.compile if args.compile is not None else not args.smoke
-    pipe.set_progress_bar_config(disable=True)
-    built = time.perf_counter() - started
-    settings = Pix2PixSettings(steps=steps, max_side=max(64, side))
-    frames = test_frames(n, side)
+    if not args.smoke and not torch.cuda.is_available():
+        raise SystemExit("no CUDA GPU here; use --smoke to check the script on a CPU")
+    budget = args.budget or (540.0 if args.compile else 280.0)
+    row_limit = args.row_limit or (270.0 if args.compile else 100.0)
+    args.passed = sys.argv[1:]  # the children get the same options
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(args.cache_dir))  # inherited by the rows
+    smoke = args.smoke
+    side, steps = (64, 2) if smoke else (args.side, args.steps)
+    configs = (TINY_UNET, TINY_VAE, TINY_TEXT) if smoke else (FULL_UNET, FULL_VAE, FULL_TEXT)
     flop = flop_per_frame(configs, side, steps)
-    name = lambda t: str(t).removeprefix("torch.")  # noqa: E731
-    mid = 8 if 8 in sizes else sizes[-1]
-
-    # (name, set-up returning a callable on frames, frames it runs on, is it a compile row)
-    naive_frames = frames[: min(args.naive_frames, n)]
-    rows: list[tuple[str, Callable, object, bool]] = [(f"{NAIVE}, {name(dtype)}", lambda: (lambda f: naive(pipe, f, settings)),
-                                                       naive_frames, False)]
-    rows += [(f"vidtoon, batch {b}, {name(dtype)}", backend_row(pipe, settings, device, b), frames, False) for b in sizes]
-    rows += [
-        (f"vidtoon, batch {mid}, {name(other)}", backend_row(pipe, settings, device, mid, dtype=other), frames, False),
-        (f"vidtoon, batch {mid}, {name(dtype)}, channels_last off", backend_row(pipe, settings, device, mid, channels_last=False),
-         frames, False),
-        (f"vidtoon, batch {mid}, {name(dtype)}, --fast-vae", backend_row(pipe, settings, device, mid, fast_vae=True),
-         frames, False),
-    ]
-    if compile_rows:
-        rows += [(f"vidtoon, batch {mid}, {name(dtype)}, compile {mode}", backend_row(pipe, settings, device, mid, compile_mode=mode),
-                  frames, True) for mode in COMPILE_MODES]
-
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
-    print(f"{'SMOKE TEST: tiny model, ' if args.smoke else 'full-size SD1.5 IP2P (random weights), '}{where}, "
-          f"{side}x{side}, {steps} steps, {n} frames per run ({len(naive_frames)} for the naive loop), median of {runs} runs")
-    print(f"model built in {built:.0f} s; {flop / 1e12:.3g} TFLOP per frame (counted); peak taken as "
-          f"{args.peak_tflops:g} TFLOP/s; torch {torch.__version__}; compile cache {os.environ['TORCHINDUCTOR_CACHE_DIR']}\n")
+    print(f"{'SMOKE TEST: tiny model on the CPU, ' if smoke else 'full-size SD1.5 IP2P (random weights), CUDA, '}"
+          f"{side}x{side}, {steps} steps, {'compile rows' if args.compile else 'eager rows'}; each row in its own "
+          f"process, at most {row_limit:g} s, the call at most {budget:g} s")
+    print(f"{flop / 1e12:.3g} TFLOP per frame (counted); peak taken as {args.peak_tflops:g} TFLOP/s; torch {torch.__version__}\n")
     print(f"| {'case':<62} | {'frames/s':>8} | {'set-up s':>8} | {'peak GPU mem':>12} | {'vs naive':>8} | {'of peak':>7} |",
           flush=True)
     print(f"|{'-' * 64}|{'-' * 10}|{'-' * 10}|{'-' * 14}|{'-' * 10}|{'-' * 9}|", flush=True)
-    base = None
-    for label, setup, inputs, compiled in rows:
-        left = args.budget - (time.perf_counter() - started)
-        if left <= 0 or (compiled and left < args.compile_reserve):
-            print(f"| {label:<62} | skipped: {left:.0f} s left of --budget {args.budget:g} (rerun: the compile cache is warm) |")
+    base, where = None, None
+    for row in rows(args, smoke):
+        label, left = row["label"], budget - (time.perf_counter() - started)
+        if left < args.min_row:
+            print(f"| {label:<62} | skipped: {left:.0f} s left of --budget {budget:g} |", flush=True)
             continue
-        try:
-            fps, setup_s, memory = measure(setup, inputs, runs, device)
-        except Exception as e:  # noqa: BLE001 - one failing row (a compile error, out of memory) must not lose the table
-            print(f"| {label:<62} | failed: {type(e).__name__}: {str(e).splitlines()[0][:150] if str(e) else ''} |", flush=True)
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
+        result = launch(args, row, min(row_limit, left))
+        if "fps" not in result:
+            print(f"| {label:<62} | {result.get('stopped') or 'failed: ' + result['error']} |", flush=True)
             continue
-        base = base or fps
-        mem = f"{memory / 2**30:.1f} GiB" if device.type == "cuda" else "-"
-        peak = f"{fps * flop / (args.peak_tflops * 1e12):.1%}" if device.type == "cuda" else "-"
-        print(f"| {label:<62} | {fps:8.2f} | {setup_s:8.1f} | {mem:>12} | {fps / base:7.2f}x | {peak:>7} |", flush=True)
-    print(f"\ntotal {time.perf_counter() - started:.0f} s")
-
-
-def measure(setup: Callable, frames, runs: int, device) -> tuple[float, float, int]:
-    """(median frames/s, set-up seconds incl. one warm-up call, peak GPU bytes) of one row."""
-    t = time.perf_counter()
-    case = setup()
-    case(frames)  # warm-up: compiles, picks kernels, grows the memory pools
-    setup_s = time.perf_counter() - t
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    fps = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        case(frames)  # returns host arrays, so the GPU has finished
-        fps.append(len(frames) / (time.perf_counter() - t))
-    memory = torch.cuda.max_memory_allocated() if device.type == "cuda" else 0
-    del case
-    return statistics.median(fps), setup_s, memory
+        fps, where = result["fps"], result["device"]
+        base = base or (fps if row.get("naive") else None)
+        mem = f"{result['peak'] / 2**30:.2f} GiB" if result["peak"] is not None else "-"
+        ratio = f"{fps / base:7.2f}x" if base else "      -"
+        peak = f"{fps * flop / (args.peak_tflops * 1e12):.1%}" if result["peak"] is not None else "-"
+        print(f"| {label:<62} | {fps:8.2f} | {result['setup_s']:8.1f} | {mem:>12} | {ratio} | {peak:>7} |", flush=True)
+    print(f"\nran on {where or 'nothing (no row finished)'}; total {time.perf_counter() - started:.0f} s")
 
 
 if __name__ == "__main__":

@@ -30,8 +30,6 @@ from typing import Any
 
 import numpy as np
 
-from ...temporal.flow import MotionTracker
-
 
 def start_step(steps: int, strength: float) -> int:
     """The first step a reused frame runs: round(steps * (1 - strength)), at most steps - 1."""
@@ -55,6 +53,8 @@ class LatentReuse:
     previous frame's final latent. reset() before a clip."""
 
     def __init__(self, strength: float, steps: int) -> None:
+        from ...temporal.flow import MotionTracker  # OpenCV: only when reuse is on (benchmarks/gpu.py runs without it)
+
         self.k = start_step(steps, strength)
         self._motion = MotionTracker()
         self._previous: Any = None  # (1, 4, h, w) final latent of the last frame
