@@ -8,6 +8,7 @@ part (settings, options, whether it can run here); the rest loads with it:
     crossframe.py  --cross-frame: self-attention reads the clip's first frame
     latents.py     --reuse-latents: start from the previous frame's warped result
     keyframes.py   --keyframe-every: diffuse keyframes, warp the frames between
+    vae.py         the VAE stages in chunks sized to the free GPU memory, retried smaller
     testing.py     tiny random models, built offline, for tests and benchmarks
 """
 
@@ -59,7 +60,8 @@ class Pix2PixSettings:
                                           "multiples of 8)", scopes={FILE, IMAGE}, type=parse_work_size,
                                           metavar="WxH")
     offline: bool = option(False, "--offline", "never download weights (as HF_HUB_OFFLINE=1)")
-    device: str = option("auto", "--torch-device", f"{', '.join(DEVICES)} or cuda:N (auto: cuda, mps, cpu)")
+    device: str = option("auto", "--torch-device", f"{', '.join(DEVICES)} or cuda:N (auto: cuda, mps, cpu); "
+                         "mps (Apple GPUs) is offered but untested: no test or run has used it")
     dtype: str = option("auto", "--dtype", "auto: fp16 on a GPU, fp32 on a CPU", choices=DTYPES)
     # Temporal consistency (crossframe.py, latents.py, keyframes.py); all off by default,
     # so a plain run is per-frame with the shared noise only.
