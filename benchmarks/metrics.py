@@ -14,6 +14,7 @@ The load average is printed too: on a shared machine it explains a lot.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import tempfile
@@ -63,7 +64,8 @@ def main() -> None:
         print(f"{args.source.name} vs its classic cartoon; {cores} cores; load average {os.getloadavg()[0]:.1f} at start")
         print(f"{'flow':<8}{'threads':>8}{'wall s (median)':>17}{'cpu s':>8}{'ratio':>8}   all wall s")
         for flow, threads in (("medium", 1), ("medium", cores), ("fast", cores)):
-            runs = [timed(lambda: measure(args.source, cartoon, flow=flow, threads=threads)) for _ in range(args.runs)]
+            call = functools.partial(measure, args.source, cartoon, flow=flow, threads=threads)
+            runs = [timed(call) for _ in range(args.runs)]
             wall, cpu, report = sorted(runs, key=lambda r: r[0])[len(runs) // 2]
             walls = ", ".join(f"{r[0]:.1f}" for r in runs)
             print(f"{flow:<8}{threads:>8}{wall:>17.1f}{cpu:>8.1f}{report.ratio:>8.2f}   {walls}")
