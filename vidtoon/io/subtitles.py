@@ -87,7 +87,7 @@ class SubtitleTracks:
         """The output stream for `stream` (copied or converted), or None and why not."""
         fmt = self._output.format.name
         if stream.codec_context is None:
-            return None, ", a codec FFmpeg does not know"
+            return None, ""  # (named "unknown codec")
         if _takes(stream, fmt):
             return _Track(stream, self._tag(stream, self._output.add_stream_from_template(stream)), copy=True), ""
         target = SUBTITLE_CODEC.get(fmt)
