@@ -61,8 +61,11 @@ class SubtitleTracks:
             self._tracks: dict[int, _Track] = {}
             converted, dropped = [], []
             for stream in self._input.streams.subtitles:
-                track, why = self._add_track(stream)
                 name = _codec_name(stream)
+                try:
+                    track, why = self._add_track(stream)
+                except (av.FFmpegError, ValueError) as e:  # a damaged stream costs itself only
+                    track, why = None, f", unreadable: {describe(e)}"
                 if track is None:
                     dropped.append(f"{stream.index} ({name}{why})")
                     continue
@@ -96,7 +99,7 @@ class SubtitleTracks:
         if not stream.codec_context.codec.text_sub:
             return None, ", pictures, not text"
         decoder = stream.codec_context
-        decoder.open()  # the ASS header exists once the decoder is open
+        decoder.open()  # the ASS header exists once the decoder is open (first: it is what fails on damage)
         out = self._output.add_stream(target)
         out.time_base = stream.time_base
         out.codec_context.time_base = stream.time_base

@@ -150,7 +150,7 @@ def measure(
 ) -> WarpReport:
     """Warp error of `output` (one frame per source frame) against `source`'s motion.
     `samples` > 0 also keeps that many evenly spread thumbnail rows for a contact sheet.
-    flow: a DIS preset of FLOWS; threads: how many pairs are measured at once (default: one per core)."""
+    flow: a DIS preset of FLOWS; threads: optical flows computed at once (default: one per core)."""
     source, output = Path(source), Path(output)
     if flow not in FLOWS:
         raise SettingsError(f"--flow must be one of {', '.join(FLOWS)}, got {flow!r}")
@@ -158,12 +158,16 @@ def measure(
     threads = threads or available_cores()
     local = threading.local()  # one DIS per thread: an estimator is not safe to share
 
-    def measure_pair(a: tuple, b: tuple, index: int) -> tuple[PairError, np.ndarray, np.ndarray]:
+    def flow_of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if not hasattr(local, "flow"):
             local.flow = FlowEstimator(flow)
-        return _pair(local.flow, a, b, index)
+        return local.flow(a, b)
 
-    with open_video(source) as src, open_video(output) as out, ThreadPoolExecutor(threads) as pool:
+    # DIS runs on one core, so the pair's two flows (and the next pairs') go to a pool of
+    # `threads`; the rest of a pair, OpenCV calls that use every core themselves, to one
+    # thread, so that only one pair's full-size float arrays are in the caches at a time.
+    with (open_video(source) as src, open_video(output) as out,
+          ThreadPoolExecutor(threads) as flows, ThreadPoolExecutor(1) as rest):
         size = _compare_size(src.info)
         fit, how = output_fitter(src.info, out.info, output)
         to_size = _resizer(src.info, size)
@@ -187,7 +191,10 @@ def measure(
                 if previous is None:
                     progress.advance(1)
                 else:  # the pair (index - 1, index)
-                    pending.append((index - 1, previous, pool.submit(measure_pair, previous, current, index - 1)))
+                    forward = flows.submit(flow_of, previous[1], current[1])
+                    backward = flows.submit(flow_of, current[1], previous[1])
+                    done = rest.submit(_pair, previous, current, forward, backward, index - 1)
+                    pending.append((index - 1, previous, done))
                     if len(pending) > AHEAD * threads:
                         collect()
                 previous = current
@@ -222,11 +229,12 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _pair(flow: FlowEstimator, a: tuple, b: tuple, index: int) -> tuple[PairError, np.ndarray, np.ndarray]:
-    """Warp error of source and output between frames a = t and b = t + 1; also the
-    output's per-pixel squared error and the mask of pixels compared."""
-    (source_a, gray_a, output_a), (source_b, gray_b, output_b) = a, b
-    forward, backward = flow(gray_a, gray_b), flow(gray_b, gray_a)
+def _pair(a: tuple, b: tuple, forward: Future, backward: Future, index: int) -> tuple[PairError, np.ndarray, np.ndarray]:
+    """Warp error of source and output between frames a = t and b = t + 1, given the flows
+    a -> b and b -> a (being computed); also the output's per-pixel squared error and the
+    mask of pixels compared."""
+    (source_a, _, output_a), (source_b, _, output_b) = a, b
+    forward, backward = forward.result(), backward.result()
     keep = valid_mask(forward, backward)
     source_sq = _squared(source_a, warp(source_b, forward))
     output_sq = _squared(output_a, warp(output_b, forward))
