@@ -1,4 +1,4 @@
-"""Encode frames into a video file, carrying the source's audio along.
+"""Encode frames into a video file, carrying the source's audio and subtitles along.
 
     with VideoWriter("out.mp4", source_info, EncodeSettings()) as writer:
         for frame in frames:
@@ -33,7 +33,8 @@ _PLANAR_420 = {"yuv420p": 8, "yuv420p10le": 10, "yuv420p12le": 12}
 
 
 class VideoWriter:
-    """Encodes RGB frames into `path` (via a temporary file), with the source's audio."""
+    """Encodes RGB frames into `path` (via a temporary file), with the source's audio and
+    subtitles; a .gif or .webp `path` makes an animation (animation.py) without them."""
 
     def __init__(self, path: str | Path, source: VideoInfo, encode: EncodeSettings = EncodeSettings()) -> None:
         self.path = Path(path)
@@ -89,7 +90,8 @@ class VideoWriter:
 
     @property
     def size(self) -> tuple[int, int]:
-        """The encoded (width, height): the source's, made even where the codec needs it."""
+        """The encoded (width, height): the source's, made even where the codec needs it (an
+        animation's: scaled down)."""
         return self._video.width, self._video.height
 
     def _add_video_stream(self) -> av.video.stream.VideoStream:
