@@ -1,7 +1,14 @@
+import signal
 import sys
 from pathlib import Path
 
 import pytest
+
+# Started in the background (nohup, `cmd &` in a script, some CI agents), a process inherits
+# SIGINT ignored, and so would every vidtoon the tests start, and the Ctrl-C tests would see
+# nothing. A handler here resets to the default in the children (exec does that to handled signals).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 sys.path.insert(0, str(Path(__file__).parent / "helpers"))  # clips.py, faults.py, ...: shared by every folder
 

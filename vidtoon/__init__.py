@@ -55,7 +55,7 @@ def cartoonize(input: str | Path, output: str | Path, **options: Any) -> Result:
     """Cartoonize a video file into `output`, keeping its audio and timing.
 
     Options mirror the CLI, by their Python names: backend="auto", stabilize,
-    compare, batch_size; codec, crf, preset (encoder); overwrite=False; each
+    compare, batch_size; codec, crf, preset, pix_fmt, audio, anim_size, anim_fps (encoder); overwrite=False; each
     backend's settings by field name (classic: levels, edges, smooth; pix2pix:
     model, prompt, steps, image_guidance, guidance, seed, max_side, size,
     offline, device, dtype, cross_frame, reuse_latents, keyframe_every,

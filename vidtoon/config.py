@@ -69,7 +69,10 @@ def check_bool(name: str, value: object) -> None:
         raise SettingsError(f"{name} must be True or False, got {value!r}")
 
 
-_CODEC_HELP = "video encoder: libx264 (default), libx265, libsvtav1, libvpx-vp9 (default for .webm), mpeg4"
+_CODEC_HELP = (
+    "video encoder: libx264 (default), libx265, libsvtav1, libvpx-vp9 (default for .webm), mpeg4; "
+    ".gif and .webp outputs take gif and libwebp_anim"
+)
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,18 @@ class EncodeSettings:
         None, "--preset", "encoder speed preset (x264/x265: ultrafast..veryslow, default veryfast/fast; "
         "av1: 0-13; vp9 cpu-used: 0-8)", scopes=VIDEO,
     )
+    pix_fmt: str | None = option(
+        None, "--pix-fmt", "pixel format of the video, e.g. yuv420p, yuv420p10le, yuv444p (default: 4:2:0 at the "
+        "source's bit depth where the codec keeps it: x265 and AV1 keep 10-bit, x264 writes 8-bit)", scopes=VIDEO,
+    )  # None: chosen per source (formats.pick_pix_fmt)
+    audio: str = option(
+        "copy", "--audio", "copy: the original audio packets where the container takes them, else re-encoded; "
+        "aac: AAC for players that need it (Apple's), AAC streams still copied (default copy)",
+        scopes={FILE}, choices=("copy", "aac"),
+    )
+    anim_size: int = option(480, "--anim-size", "long side in px of a .gif or .webp animation (never enlarged)",
+                            scopes=VIDEO)
+    anim_fps: float = option(12.0, "--anim-fps", "most frames per second of a .gif or .webp animation", scopes=VIDEO)
 
 
 @dataclass(frozen=True)
@@ -130,7 +145,7 @@ class Recipe:
     @classmethod
     def from_options(cls, **options: Any) -> Recipe:
         """A recipe from keyword options by their Python names, as vidtoon.cartoonize
-        takes them: the fields here, EncodeSettings' (codec, crf, preset) and each
+        takes them: the fields here, EncodeSettings' (codec, crf, preset, pix_fmt, audio, ...) and each
         backend's settings fields (levels, model, steps, ...). Unknown names: SettingsError."""
         from . import backends
 

@@ -70,9 +70,6 @@ def run(job: Job, recipe: Recipe = Recipe(), progress: Progress = NoProgress(), 
             cartoonizer = ready(recipe, backend, progress)
             for note in writer.notes:
                 progress.note(note)
-            if writer.size != (shape.width, shape.height):
-                width, height = writer.size
-                progress.note(f"odd size {shape.width}x{shape.height}: padded to {width}x{height}")
             # 4. Batches as the backend likes them, capped by memory.
             wanted = cartoonizer.batch_size
             batch_size = max(1, min(wanted, BATCH_BYTES // (shape.width * shape.height * 3)))

@@ -351,16 +351,58 @@ def test_a_clip_finished_by_a_run_that_died_unrecorded_is_adopted(tmp_path):
     assert Manifest.load(out).clips[names[0]]["state"] == "done"
 
 
-def test_report_html_has_a_thumbnail_pair_per_clip(tmp_path):
+def test_report_html_has_pictures_and_a_link_per_clip(tmp_path):
+    import base64
+    import re
+    import urllib.parse
+
+    import cv2
+    import numpy as np
+
     tree = make_tree(tmp_path / "in")
     out = tmp_path / "out"
     proc = batch(tree.root, "-o", out, "-r", "--report-html", *CLASSIC)
     assert proc.returncode == ExitStatus.SOME_FAILED
     assert "report: " in proc.stderr and "report.html" in proc.stderr
     page = (out / "report.html").read_text()
-    assert page.count('<img src="data:image/jpeg;base64,') == 2 * len(GOOD)
-    assert page.count('alt="source"') == page.count('alt="cartoon"') == len(GOOD)
+    assert page.count('<img src="data:image/jpeg;base64,') == 3 * len(GOOD)  # pair + strip
+    assert page.count('alt="source"') == page.count('alt="cartoon"') == page.count('alt="frames of the cartoon"') == len(GOOD)
     assert CORRUPT in page and "not a readable video" in page
+    assert "http" not in page.replace("<!doctype html>", "")  # self-contained: nothing to fetch
+    for rel in GOOD:
+        assert f'<a href="{urllib.parse.quote(rel)}">' in page and (out / rel).is_file()  # relative to OUT_DIR
+    pictures = [cv2.imdecode(np.frombuffer(base64.b64decode(b), np.uint8), cv2.IMREAD_COLOR)
+                for b in re.findall(r'base64,([^"]+)"', page)]
+    widths = sorted({p.shape[1] for p in pictures})
+    assert widths == [480, 960]  # the pair at 480 px each, the strip of six 160 px frames
+    assert page.count("made by this run") == len(GOOD)
+
+
+def test_a_no_op_rerun_keeps_each_clips_last_real_result(tmp_path):
+    from faults import faststart, truncate
+
+    root = tmp_path / "in"
+    root.mkdir()
+    make_clip(root / "whole.mp4", frames=6)
+    streamed = faststart(make_clip(tmp_path / "full.mp4", frames=30).path, tmp_path / "streamed.mp4")
+    truncate(streamed, root / "cut.mp4", 0.5)  # a salvaged clip: it has a warning to keep
+    out = tmp_path / "out"
+    assert batch(root, "-o", out, *CLASSIC, "-q", "--report-html").returncode == 0
+    first = {c["clip"]: c for c in report(out)["clips"]}
+    assert all(c["status"] == "done" and c["made_by_this_run"] and c["made"] for c in first.values())
+    again = batch(root, "-o", out, *CLASSIC, "-q", "--report-html")
+    assert again.returncode == 0, again.stderr
+    data = report(out)
+    assert data["counts"] == {"done": 0, "skipped": 2, "failed": 0, "interrupted": 0}  # what this run did
+    for clip in data["clips"]:
+        before = first[clip["clip"]]
+        assert clip["status"] == "skipped" and clip["made_by_this_run"] is False
+        for key in ("frames", "seconds", "fps", "backend", "worker", "warnings", "made"):
+            assert clip[key] == before[key], key  # the run that made the output
+    assert "the file is cut short" in data["clips"][0]["warnings"][0]
+    page = (out / "report.html").read_text()
+    assert page.count("by an earlier run") == 2 and page.count("up to date") >= 2
+    assert page.count('alt="cartoon"') == 2 and "the file is cut short" in page
 
 
 def test_batch_imports_nothing_heavy():
@@ -499,6 +541,7 @@ def test_non_utf8_clip_names_are_processed_and_shown_escaped(tmp_path, quiet):
     assert "Traceback" not in err and "bro\\xefken.mp4" in err
     check_output(root / good, out / good)
     assert (out / "report.html").is_file() and statuses(out)[good] == "done"
+    assert '<a href="caf%E9.mp4">' in (out / "report.html").read_text()  # the link is the file's own bytes
 
 
 def test_auto_checks_the_model_the_batch_was_given(tmp_path, tiny_model):

@@ -128,6 +128,8 @@ def test_ray_runs_the_tiny_diffusion_model_like_a_local_worker(ray_cluster, tiny
         check_output(root / name, tmp_path / "ray" / name)
         local_frames, ray_frames = read_video(tmp_path / "local" / name)[2], read_video(tmp_path / "ray" / name)[2]
         assert len(local_frames) == len(ray_frames) == 3
+        # Exact: the same shapes (3 frames, one batch) and one torch thread on both sides (OMP_NUM_THREADS=1
+        # here, Ray's default of the actor's 1 CPU there), so the same kernels (tests/helpers/rounding.py).
         assert all((a == b).all() for a, b in zip(local_frames, ray_frames, strict=True))
         # A real cartoon, not the source passed through.
         source = read_video(root / name)[2]

@@ -6,6 +6,7 @@ encodes the frame index, so tests can tell frames apart and check order.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -17,6 +18,10 @@ import numpy as np
 
 VIDEO_CODEC = {".webm": "libvpx-vp9", ".avi": "mpeg4"}
 AUDIO_CODEC = {".webm": "libopus", ".avi": "libmp3lame"}
+SUBTITLE_CODEC = {".mp4": "mov_text", ".mov": "mov_text", ".webm": "webvtt"}  # .mkv: the SRT as it is
+
+# Cues for clips with subtitles: (start s, end s, text).
+CUES = [(0.1, 0.5, "Hello there"), (0.6, 0.9, "Second line, with a comma")]
 
 
 @dataclass
@@ -110,11 +115,16 @@ def make_clip(
     audio: tuple[str, ...] | None = None,
     audio_rate: int = 48000,
     codec: str | None = None,
+    pix_fmt: str = "yuv420p",
     draw: Callable[[int, int, int], np.ndarray] = picture,
+    subtitles: list[tuple[float, float, str]] | None = None,
+    subtitle_language: str = "eng",
 ) -> Clip:
     """Write a clip; `audio` lists one codec per audio stream (None: the
     container's usual one; () for no audio). VFR clips get uneven gaps.
-    draw(index, width, height) makes each RGB picture (default: picture())."""
+    draw(index, width, height) makes each RGB picture (default: picture()).
+    `subtitles`: cues (start, end, text) for one subtitle stream, made from an SRT:
+    as SubRip in .mkv, mov_text in .mp4/.mov, WebVTT in .webm."""
     path = Path(path)
     suffix = path.suffix.lower()
     odd = width % 2 or height % 2  # libx264 refuses odd sizes; mpeg4 takes them
@@ -131,7 +141,7 @@ def make_clip(
     with av.open(str(path), "w") as out:
         video = out.add_stream(codec, rate=fps)
         video.width, video.height = width, height
-        video.pix_fmt = "yuv420p"
+        video.pix_fmt = pix_fmt
         video.time_base = time_base
         video.codec_context.time_base = time_base
         if rotation:
@@ -140,6 +150,7 @@ def make_clip(
         for k, name in enumerate(audio):
             stream = out.add_stream(name, rate=audio_rate, layout="stereo")
             tracks.append((stream, tone(seconds, audio_rate, 2, hz=330.0 * (k + 1))))
+        cues = _subtitle_packets(out, suffix, subtitles, subtitle_language) if subtitles else []
         for i, p in enumerate(pts):
             frame = av.VideoFrame.from_ndarray(draw(i, width, height), format="rgb24")
             frame.pts, frame.time_base = p, time_base
@@ -147,8 +158,64 @@ def make_clip(
         out.mux(video.encode(None))
         for stream, samples in tracks:
             _encode_audio(out, stream, samples)
+        for packet in cues:
+            out.mux(packet)
     rates = [s.rate for s, _ in tracks]
     return Clip(path, pts, time_base, width, height, rates)
+
+
+def srt_text(cues: list[tuple[float, float, str]]) -> str:
+    def stamp(seconds: float) -> str:
+        ms = round(seconds * 1000)
+        return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
+
+    return "\n".join(f"{i + 1}\n{stamp(a)} --> {stamp(b)}\n{text}\n" for i, (a, b, text) in enumerate(cues))
+
+
+def _subtitle_packets(out: av.container.OutputContainer, suffix: str, cues: list, language: str) -> list[av.Packet]:
+    """A subtitle stream in `out` made from an SRT of `cues`, and its packets (muxed after the video)."""
+    source = av.open(io.BytesIO(srt_text(cues).encode()), format="srt")
+    stream = source.streams.subtitles[0]
+    codec = SUBTITLE_CODEC.get(suffix)
+    if codec is None:
+        target = out.add_stream_from_template(stream)
+    else:
+        stream.codec_context.open()
+        target = out.add_stream(codec)
+        target.time_base = target.codec_context.time_base = stream.time_base
+        target.codec_context.subtitle_header = stream.codec_context.subtitle_header
+    target.metadata["language"] = language
+    packets = []
+    for packet in source.demux(stream):
+        if packet.dts is None:
+            continue
+        if codec is not None:
+            encoded = target.codec_context.encode_subtitle(stream.codec_context.decode2(packet))
+            encoded.pts = encoded.dts = packet.pts
+            encoded.duration, encoded.time_base = packet.duration, packet.time_base
+            packet = encoded
+        packet.stream = target
+        packets.append(packet)
+    source.close()
+    return packets
+
+
+def subtitle_cues(path: Path) -> list[list[tuple[float, float, str]]]:
+    """(start s, end s, text) of every cue, per subtitle stream, ASS override tags left in."""
+    with av.open(str(path)) as c:
+        result = []
+        for stream in c.streams.subtitles:
+            cues = []
+            for packet in c.demux(stream):
+                if packet.pts is None:
+                    continue
+                start = float(packet.pts * packet.time_base)
+                for sub in stream.decode(packet):
+                    cues.append((round(start, 3), round(start + float(packet.duration * packet.time_base), 3),
+                                 sub.dialogue.decode()))
+            result.append(cues)
+            c.seek(0)
+        return result
 
 
 def _encode_audio(out: av.container.OutputContainer, stream: av.audio.stream.AudioStream, samples: np.ndarray) -> None:

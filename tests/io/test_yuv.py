@@ -40,3 +40,26 @@ def test_limited_range_codes():
         planes = rgb_to_i420(rgb, yuv_matrix(1, 1))
         assert planes[:2].tolist() == [[luma, luma]] * 2 and planes[2].tolist() == [128, 128]
     assert rgb_to_i420(white, yuv_matrix(1, 2))[:2].max() == 255
+
+
+@pytest.mark.parametrize("space", [1, 2, 9])  # BT.709, unspecified, BT.2020 (10-bit sources are mostly HDR)
+@pytest.mark.parametrize("color_range", [1, 2])
+def test_ten_bit_codes_match_swscale(space, color_range):
+    """yuv420p10le for sources the writer keeps at 10 bits: within a level of swscale on
+    luma, 3 (of 1024) on chroma."""
+    y, x = np.mgrid[0:96, 0:96].astype(np.float32)
+    rgb = np.stack([127 + 120 * np.sin(x / 13), 127 + 120 * np.cos(y / 9), 127 + 120 * np.sin((x + y) / 21)], -1)
+    rgb = rgb.astype(np.uint8)
+    ours = rgb_to_i420(rgb, yuv_matrix(space, color_range, bits=10), bits=10)
+    assert ours.dtype == np.uint16 and ours.shape == (144, 96)
+    theirs = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+        format="yuv420p10le", dst_colorspace=space if space != 2 else None, dst_color_range=color_range
+    ).to_ndarray().astype(int)
+    assert np.abs(ours[:96].astype(int) - theirs[:96]).max() <= 1
+    assert np.abs(ours[96:].astype(int) - theirs[96:]).max() <= 3
+    # limited range: the 8-bit codes times four, up to their rounding (half a level, times four, and
+    # its 2x2 chroma average); so 10 bits keep what 8 bits round away
+    if color_range == 1:
+        eight = rgb_to_i420(rgb, yuv_matrix(space, color_range)).astype(int)
+        assert np.abs(ours.astype(int) - 4 * eight).max() <= 4
+        assert not np.array_equal(ours % 4, np.zeros_like(ours))

@@ -12,6 +12,7 @@ from clips import make_clip, panning, picture, read_video
 
 from vidtoon.cli import ExitStatus
 from vidtoon.config import Job, Recipe
+from vidtoon.errors import InputError
 from vidtoon.pipeline import run
 from vidtoon.temporal.metrics import _Thumbnails, measure
 
@@ -156,3 +157,31 @@ def test_bad_input_is_one_line_exit_2(pan, tmp_path, make_args, message):
 def test_help():
     proc = run_cli("metrics", "--help")
     assert proc.returncode == 0 and "usage: vidtoon metrics" in proc.stdout and "--sheet" in proc.stdout
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])  # counted from the index, and from the packets
+def test_mismatched_frame_counts_fail_before_any_decoding(pan, tmp_path, monkeypatch, suffix):
+    import vidtoon.temporal.metrics as metrics
+
+    path, frames = pan
+    short = write(tmp_path / ("short" + suffix), frames[:10])
+    monkeypatch.setattr(metrics, "open_video", lambda *a: pytest.fail("decoding started"))
+    with pytest.raises(InputError, match=rf"short{suffix}: 10 frames, but .*pan.mp4 has 16; metrics needs one output frame"):
+        measure(path, short)
+
+
+def test_threads_and_flows(pan):
+    """Pairs measured on several threads are the sequential run's, to the bit; --flow fast is
+    another (coarser) flow, said in the report."""
+    path, frames = pan
+    cartoon = [np.clip(f.astype(int) // 32 * 32 + 16, 0, 255).astype(np.uint8) for f in frames]
+    out = write(path.with_name("posterized.mp4"), cartoon)
+    one, four = measure(path, out, threads=1), measure(path, out, threads=4)
+    assert one.pairs == four.pairs and one.flow == "DIS medium, full size"
+    fast = measure(path, out, flow="fast")
+    assert fast.flow == "DIS fast, full size" and fast.pairs != one.pairs
+    assert fast.ratio == pytest.approx(one.ratio, rel=0.5)  # the same verdict, roughly
+    proc = run_cli("metrics", path, out, "--flow", "fast", "--json", "-q")
+    assert proc.returncode == 0 and json.loads(proc.stdout)["flow"] == "DIS fast, full size"
+    proc = run_cli("metrics", path, out, "--flow", "slow")
+    assert proc.returncode == ExitStatus.BAD_INPUT and "invalid choice: 'slow'" in proc.stderr

@@ -141,7 +141,8 @@ class Manifest:
         }
 
     def mark_done(self, rel: str, record: dict[str, Any]) -> None:
-        """record: input (size, mtime_ns, sha256), output, output_size, settings, frames, seconds, backend."""
+        """record: input (size, mtime_ns, sha256), output, output_size, settings, frames, seconds, backend;
+        and what a rerun reports of the clip: made (when), worker, notes, warnings."""
         self.clips[rel] = {"state": "done", **record}
 
     def mark_failed(self, rel: str, error: str) -> None:

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import fnmatch
 import os
 from pathlib import Path
@@ -115,10 +116,17 @@ def plan(jobs: list[Clip], manifest: Manifest, fingerprint: str, force: bool, re
 
 
 def _skipped(job: Clip, entry: dict[str, Any], note: str) -> ClipResult:
+    """Up to date: the result of the run that made the output, kept (manifests of older
+    versions have no notes, warnings, worker or time)."""
+    def strings(key: str) -> list[str]:
+        value = entry.get(key)
+        return [str(v) for v in value] if isinstance(value, list) else []
+
     return ClipResult(
         job.rel, job.output_rel, "skipped",
         frames=entry.get("frames"), seconds=entry.get("seconds"), backend=entry.get("backend"),
-        notes=[note] if note else [],
+        notes=[*strings("notes"), *([note] if note else [])], warnings=strings("warnings"),
+        worker=entry.get("worker"), made=entry.get("made"),
     )
 
 
@@ -141,5 +149,6 @@ def _adopt(job: Clip, manifest: Manifest, fingerprint: str) -> ClipResult:
         "frames": frames,
         "seconds": None,
         "backend": None,
+        "made": datetime.datetime.fromtimestamp(job.output.stat().st_mtime, datetime.UTC).isoformat(timespec="seconds"),
     })
     return _skipped(job, manifest.clips[job.rel], "finished by an earlier, interrupted run")

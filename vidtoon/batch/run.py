@@ -21,6 +21,7 @@ table is one). Only one batch at a time may write into an OUT_DIR (a lock).
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
 import time
 from collections import Counter, deque
@@ -256,6 +257,7 @@ def _schedule(
     def record(result: ClipResult) -> None:
         results[result.rel] = result  # first, so that the report is never behind the manifest
         if result.status == "done":
+            result.made = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
             manifest.mark_done(result.rel, {
                 "input": result.input,
                 "output": result.output_rel,
@@ -264,6 +266,11 @@ def _schedule(
                 "frames": result.frames,
                 "seconds": result.seconds,
                 "backend": result.backend,
+                # what a rerun that skips the clip reports of it
+                "made": result.made,
+                "worker": result.worker,
+                "notes": result.notes,
+                "warnings": result.warnings,
             })
         else:
             manifest.mark_failed(result.rel, result.error or "failed")

@@ -34,7 +34,8 @@ class Clip:
 
 @dataclass
 class ClipResult:
-    """What became of one clip, in this run or (status skipped) an earlier one."""
+    """What became of one clip: `status` is what this run did with it; a skipped clip carries
+    the result of the run that made its output (frames, seconds, warnings, notes, worker, made)."""
 
     rel: str
     output_rel: str
@@ -49,6 +50,7 @@ class ClipResult:
     warnings: list[str] = field(default_factory=list)  # what a damaged input lost (salvaged frames, ...)
     input: dict[str, Any] | None = None  # size, mtime_ns, sha256 of the input as processed
     output_size: int | None = None
+    made: str | None = None  # when its output was made (UTC, ISO 8601): by this run, or the earlier one a skip keeps
 
     @property
     def fps(self) -> float | None:

@@ -40,8 +40,10 @@ class _Track:
 class AudioTracks:
     """Reads the source's audio and muxes it into `output` on demand."""
 
-    def __init__(self, source: Path, output: av.container.OutputContainer) -> None:
+    def __init__(self, source: Path, output: av.container.OutputContainer, mode: str = "copy") -> None:
+        """mode: "copy" (copy what the container takes) or "aac" (AAC: other codecs re-encoded)."""
         self.notes: list[str] = []  # things the user should hear about, once
+        self._mode = mode
         self._source = source
         self._skipped = 0  # damaged packets left out
         self._broken: str | None = None
@@ -61,17 +63,22 @@ class AudioTracks:
 
     def _add_track(self, stream: av.audio.stream.AudioStream, source: Path) -> _Track:
         fmt = self._output.format.name
-        if _can_copy(source, stream.index, fmt):
+        name = stream.codec_context.codec.canonical_name  # mp3, not the decoder's mp3float
+        wanted = self._mode == "copy" or name == "aac"  # AAC to AAC again would only lose quality
+        if wanted and _can_copy(source, stream.index, fmt):
+            if name == "opus" and fmt == "mp4":
+                self.notes.append(
+                    f"audio stream {stream.index} (opus) copied into mp4: QuickTime and older Apple devices "
+                    "do not play Opus in MP4; --audio aac re-encodes it"
+                )
             return _Track(stream, self._output.add_stream_from_template(stream), copy=True)
-        codec = AUDIO_FALLBACK[fmt]
+        codec = "aac" if self._mode == "aac" else AUDIO_FALLBACK[fmt]
         rate = 48000 if codec == "libopus" else stream.rate  # Opus only runs at 48 kHz
         layout = _standard_layout(stream.layout)
         out = self._output.add_stream(codec, rate=rate, layout=layout)
         encoder_format = out.codec_context.codec.audio_formats[0].name
-        self.notes.append(
-            f"audio stream {stream.index} ({stream.codec_context.name}) cannot go into "
-            f"{self._output.format.name} as it is; re-encoding it to {codec}"
-        )
+        why = "as asked (--audio aac)" if not wanted else f"it cannot go into {fmt} as it is"
+        self.notes.append(f"audio stream {stream.index} ({name}): re-encoding it to {codec}, {why}")
         resampler = av.AudioResampler(format=encoder_format, layout=layout, rate=rate)
         return _Track(stream, out, copy=False, resampler=resampler)
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -29,19 +28,12 @@ import av
 import numpy as np
 
 from ..errors import InputError, describe
+from .inputs import MAX_PIXELS as MAX_PIXELS  # (re-exported: the size limit is the reader's)
+from .inputs import MAX_SIZE_TEXT as MAX_SIZE_TEXT
+from .inputs import check_readable, check_size, file_size, index_end, mp4_damage
 
 # cv2.rotate codes would do too; np.rot90 keeps this module free of OpenCV.
 _QUARTER_TURNS = {0: 0, 90: 1, 180: 2, 270: 3}
-
-# The largest frame vidtoon takes: H.264's level 6.2 maximum of 139,264 16x16
-# macroblocks, i.e. 8192x4352 (8K UHD and DCI 8K fit). Checked before the
-# first frame is decoded, so a file that claims a giant size costs nothing.
-MAX_PIXELS = 139_264 * 256
-MAX_SIZE_TEXT = "8192x4352 (35.7 megapixels)"
-
-# printf-style frame numbers (frame_%03d.png): FFmpeg's image-sequence pattern.
-_SEQUENCE_PATTERN = re.compile(r"%0?\d*d")
-
 
 @dataclass(frozen=True)
 class Frame:
@@ -86,6 +78,9 @@ class VideoInfo:
     audio_streams: int
     sample_aspect_ratio: Fraction | None
     color: ColorInfo
+    pix_fmt: str = "yuv420p"  # the decoded pixel format, e.g. yuv420p10le
+    bit_depth: int = 8  # bits per sample: the writer keeps more than 8 where the encoder can
+    subtitle_streams: int = 0
 
     def __str__(self) -> str:
         fps = f"{float(self.fps):.3g} fps" if self.fps else "unknown fps"
@@ -103,11 +98,11 @@ class VideoReader:
     """A decoding session on one file. Use as a context manager."""
 
     def __init__(self, path: Path) -> None:
-        _check_readable(path)
+        check_readable(path)
         try:
             self._container = av.open(str(path), metadata_errors="replace")
         except (av.FFmpegError, UnicodeDecodeError) as e:
-            damage = _mp4_damage(path)
+            damage = mp4_damage(path)
             reason = f": {damage}" if damage else f" ({describe(e)})"
             raise InputError(f"{path}: not a readable video{reason}") from None
         self._skipped = 0  # packets the decoder refused
@@ -129,7 +124,7 @@ class VideoReader:
                 kind = fmt.removesuffix("_pipe") if fmt != "image2" else self._stream.codec_context.name
                 raise InputError(f"{path}: is a still image ({kind}), not a video; vidtoon cartoonizes video files")
             ctx = self._stream.codec_context
-            _check_size(path, ctx.width, ctx.height)  # the size the headers claim, before decoding
+            check_size(path, ctx.width, ctx.height)  # the size the headers claim, before decoding
             self._stream.thread_type = "AUTO"
             self.info = self._probe(path)
         except BaseException:
@@ -201,7 +196,7 @@ class VideoReader:
         if rotation not in _QUARTER_TURNS:
             raise InputError(f"{path}: unsupported rotation of {rotation} degrees")
         width, height = first.width, first.height
-        _check_size(path, width, height)
+        check_size(path, width, height)
         sar = stream.codec_context.sample_aspect_ratio or None
         if rotation in (90, 270):
             width, height = height, width
@@ -226,6 +221,9 @@ class VideoReader:
             color=ColorInfo(
                 int(first.colorspace), int(first.color_range), int(first.color_primaries), int(first.color_trc)
             ),
+            pix_fmt=first.format.name,
+            bit_depth=max((c.bits for c in first.format.components), default=8),
+            subtitle_streams=len(self._container.streams.subtitles),
         )
 
     def _decode_first(self, path: Path) -> av.VideoFrame:
@@ -282,7 +280,7 @@ class VideoReader:
         if self._broken:
             lost.append(self._broken)
         declared = self._declared_end()
-        cut = _index_end(self._container) > _file_size(path)
+        cut = index_end(self._container) > file_size(path)
         if cut:
             lost.append("the file is cut short")
         elif not lost and declared is not None and self._end is not None:
@@ -308,88 +306,6 @@ class VideoReader:
             hours, minutes, seconds = match.groups()
             return start + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
         return None
-
-
-def _check_readable(path: Path) -> None:
-    if not path.exists():
-        pattern = _SEQUENCE_PATTERN.search(path.name)
-        if pattern:
-            raise InputError(
-                f"{path}: no such file; image sequences ({pattern.group()} patterns) are not read: "
-                "make the images into a video first, e.g. ffmpeg -framerate 25 -i PATTERN frames.mp4"
-            )
-        raise InputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory, not a video file")
-    if not stat.S_ISREG(path.stat().st_mode):
-        # A FIFO would block the open forever, and the audio is read in a second pass.
-        raise InputError(f"{path}: is not a regular file (a pipe or device); give a video file")
-    try:
-        with open(path, "rb") as f:
-            head = f.read(1)
-    except OSError as e:
-        raise InputError(f"{path}: cannot be read ({e.strerror})") from None
-    if not head:
-        raise InputError(f"{path}: the file is empty")
-
-
-def _check_size(path: Path, width: int, height: int) -> None:
-    if width * height > MAX_PIXELS:
-        raise InputError(
-            f"{path}: frames of {width}x{height} ({width * height / 1e6:.1f} megapixels) are larger "
-            f"than vidtoon takes, {MAX_SIZE_TEXT}; scale the video down first"
-        )
-
-
-def _file_size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
-def _index_end(container: av.container.InputContainer) -> int:
-    """The furthest byte the container's index points at (MP4/MOV keep one for
-    every packet); 0 where there is no index."""
-    end = 0
-    for stream in container.streams:
-        entries = stream.index_entries
-        if len(entries):
-            last = entries[len(entries) - 1]
-            end = max(end, last.pos + last.size)
-    return end
-
-
-def _mp4_damage(path: Path) -> str | None:
-    """For an MP4/MOV that FFmpeg cannot open: what is wrong with its top-level
-    boxes, in words, or None when it is not an MP4/MOV or the boxes look sound."""
-    boxes = []
-    size = _file_size(path)
-    try:
-        with open(path, "rb") as f:
-            pos = 0
-            while pos + 8 <= size and len(boxes) < 1000:
-                f.seek(pos)
-                head = f.read(16)
-                length, kind = int.from_bytes(head[:4], "big"), head[4:8]
-                if length == 1 and len(head) == 16:
-                    length = int.from_bytes(head[8:16], "big")
-                elif length == 0:
-                    length = size - pos
-                if length < 8 or not kind.isalnum():
-                    break
-                boxes.append((kind, pos + length))
-                pos += length
-    except OSError:
-        return None
-    kinds = [kind for kind, _ in boxes]
-    if not kinds or kinds[0] != b"ftyp":
-        return None
-    if b"moov" not in kinds:
-        return "its index (the moov atom) is missing, as when a recording is cut off before it is finished"
-    if dict(boxes)[b"moov"] > size:
-        return "the file is cut short inside its index (the moov atom)"
-    return None
 
 
 def _duration(stream: av.video.stream.VideoStream, container: av.container.InputContainer) -> float | None:

@@ -7,7 +7,7 @@ swscale builds its context (and slice threads) for every VideoFrame.reformat()
 call, which was 8% of a classic run's profile (benchmarks/NOTES.md). Here one
 cv2.transform applies the source's matrix (BT.601/709/2020...) and range (limited
 or full) with rounding, and each 2x2 block's chroma is averaged. It agrees with
-swscale within 1 level on luma and 2 on chroma. Even sizes only (the writer pads
+swscale within 1 level on luma and 2 on chroma (8 bits; 10 and 12 bits: see tests/io/test_yuv.py). Even sizes only (the writer pads
 odd ones for 4:2:0 codecs; it keeps swscale for the rest).
 """
 
@@ -29,8 +29,9 @@ _BT601 = (0.299, 0.114)
 FULL_RANGE = 2  # AVCOL_RANGE_JPEG; 0 (unspecified) and 1 mean limited, as in swscale
 
 
-def yuv_matrix(space: int, color_range: int) -> np.ndarray:
-    """The 3x4 float32 matrix (offsets in the last column) from RGB 0..255 to Y'CbCr codes."""
+def yuv_matrix(space: int, color_range: int, bits: int = 8) -> np.ndarray:
+    """The 3x4 float32 matrix (offsets in the last column) from RGB 0..255 to Y'CbCr codes
+    of `bits` bits (limited range: the 8-bit codes times 2^(bits-8), as swscale does)."""
     kr, kb = _KR_KB.get(space, _BT601)
     kg = 1.0 - kr - kb
     rows = np.array([
@@ -38,21 +39,24 @@ def yuv_matrix(space: int, color_range: int) -> np.ndarray:
         [-kr / (2 - 2 * kb), -kg / (2 - 2 * kb), 0.5],
         [0.5, -kg / (2 - 2 * kr), -kb / (2 - 2 * kr)],
     ])
-    if color_range == FULL_RANGE:
-        scale = np.ones(3)
-        offset = np.array([0.0, 128.0, 128.0])
-    else:  # limited: Y' 16..235, C 16..240
-        scale = np.array([219.0, 224.0, 224.0]) / 255.0
-        offset = np.array([16.0, 128.0, 128.0])
+    step = 2.0 ** (bits - 8)
+    if color_range == FULL_RANGE:  # 0..2^bits - 1, chroma centred on 2^(bits-1)
+        scale = np.full(3, (2.0**bits - 1) / 255.0)
+        offset = np.array([0.0, 128.0, 128.0]) * step
+    else:  # limited: Y' 16..235, C 16..240 (times step)
+        scale = np.array([219.0, 224.0, 224.0]) / 255.0 * step
+        offset = np.array([16.0, 128.0, 128.0]) * step
     return np.hstack([rows * scale[:, None], offset[:, None]]).astype(np.float32)
 
 
-def rgb_to_i420(rgb: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """uint8 (H, W, 3) RGB, H and W even -> uint8 (3H/2, W): the Y, U and V planes one after another."""
+def rgb_to_i420(rgb: np.ndarray, matrix: np.ndarray, bits: int = 8) -> np.ndarray:
+    """uint8 (H, W, 3) RGB, H and W even -> (3H/2, W): the Y, U and V planes one after
+    another; uint8 for 8 bits, else uint16 (yuv420p10le/12le) with a matrix of those bits."""
     height, width = rgb.shape[:2]
-    ycc = cv2.transform(rgb, matrix)  # rounds and saturates to uint8
+    deep = bits > 8
+    ycc = cv2.transform(rgb.astype(np.uint16) if deep else rgb, matrix)  # rounds and saturates
     half = cv2.resize(ycc, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
-    out = np.empty((height * 3 // 2, width), np.uint8)
+    out = np.empty((height * 3 // 2, width), np.uint16 if deep else np.uint8)
     flat, luma, quarter = out.reshape(-1), height * width, height * width // 4
     flat[:luma] = ycc[..., 0].reshape(-1)
     flat[luma : luma + quarter] = half[..., 1].reshape(-1)
