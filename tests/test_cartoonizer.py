@@ -47,7 +47,7 @@ def test_the_stages_in_order(clip):
     plain, _ = Cartoonizer.build(Recipe(backend="classic"))
     assert np.array_equal(plain(sources), ClassicBackend()(sources))
     both, why = Cartoonizer.build(Recipe(backend="classic", stabilize=True, compare=True))
-    assert why == "as asked" and both.notes == ["temporal stage: stabilize"]
+    assert why == "as asked; style cel" and both.notes == ["temporal stage: stabilize"]
     out = both(sources)
     assert out.shape == (4, 48, 128, 3)
     assert np.array_equal(out[:, :, :64], sources)  # the source on the left

@@ -167,13 +167,16 @@ def test_compare_writes_original_and_cartoon_side_by_side(clip, tmp_path):
     assert run_cli("cartoonize", c.path, "-o", out, "--compare", "-q", "--crf", "0").returncode == 0
     _, _, frames, _ = read_video(out)
     assert len(frames) == 5 and frames[0].shape == (48, 128, 3)
-    from vidtoon.backends.classic.filter import cartoonize_image
+    import numpy as np
+
+    from vidtoon.backends.classic.filter import ClassicBackend
 
     with open_video(c.path) as video:
-        source = [f.rgb for f in video.frames()][2]
+        sources = np.stack([f.rgb for f in video.frames()])
+    source, cartoon = sources[2], ClassicBackend()(sources)[2]  # the clip's cartoon of that same frame
     left, right = frames[2][:, :64].astype(int), frames[2][:, 64:].astype(int)
     assert abs(left - source).mean() < 2  # the original, untouched
-    assert abs(right - cartoonize_image(source)).mean() < 2  # the cartoon of that same frame
+    assert abs(right - cartoon).mean() < 3  # crf 0, but 4:2:0: chroma is halved at the flat colours' borders
     assert abs(right - source).mean() > 5
 
 

@@ -15,12 +15,14 @@ import sys
 import threading
 import time
 
+import looks
 import numpy as np
 import pytest
-from clips import read_video
+from clips import panning, read_video
 
-from vidtoon.backends.classic.filter import cartoonize_image
+from vidtoon.backends.classic import ClassicSettings
 from vidtoon.cli import ExitStatus, main
+from vidtoon.config import Recipe
 from vidtoon.errors import DeviceUnavailable, InputError
 from vidtoon.io.reader import open_video
 from vidtoon.live import Live, LiveSettings
@@ -154,8 +156,10 @@ def test_fast_backend_shows_almost_every_frame_and_records_them(clip, tmp_path):
 
 
 def test_keys_through_the_key_hook(clip, tmp_path):
-    c = clip(frames=30, fps=30)
-    live = Live(LiveSettings(source=str(c.path), window=False, duration=30, save_dir=tmp_path), backend=Invert())
+    c = clip(frames=30, fps=30, draw=panning(speed=(0.3, 0.0)))  # colours that keep one palette over the loop
+    steady0 = Recipe(settings={"classic": ClassicSettings(steady=0.0)})  # the looks the keys switch to, frame by frame
+    live = Live(LiveSettings(recipe=steady0, source=str(c.path), window=False, duration=30, save_dir=tmp_path),
+                backend=Invert())
 
     def until(condition):
         deadline = time.monotonic() + 10
@@ -173,7 +177,7 @@ def test_keys_through_the_key_hook(clip, tmp_path):
         until(lambda: live.showing == "original")
         live.press("s")
         live.press("3")
-        until(lambda: live.showing == "cartoon: classic, preset 3 (bold ink)")
+        until(lambda: live.showing == "cartoon: classic, preset 3 (comic)")
         live.press("s")
         live.press("q")
 
@@ -186,7 +190,8 @@ def test_keys_through_the_key_hook(clip, tmp_path):
     cartoon, original, preset3 = (open_png(p) for p in result.snapshots)
     assert nearest(cartoon, [255 - f for f in originals]) < 0.5  # PNG is lossless
     assert nearest(original, originals) < 0.5  # space: the original view
-    assert nearest(preset3, [cartoonize_image(f, PRESETS[3].classic) for f in originals]) < 0.5
+    # (the new look's palette is fitted on whichever frame came first after the key)
+    assert nearest(preset3, looks.cartoons(originals, PRESETS[3].classic, fitted_on=range(len(originals)))) < 0.5
     (recording,) = result.recordings
     assert recording.path.parent == tmp_path and recording.path.suffix == ".mp4"
     assert len(read_video(recording.path)[2]) == recording.frames >= 3

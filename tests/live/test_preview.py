@@ -6,10 +6,11 @@ import subprocess
 import sys
 import time
 
+import looks
 import numpy as np
 import pytest
+from clips import panning
 
-from vidtoon.backends.classic.filter import cartoonize_image
 from vidtoon.io.reader import open_video
 from vidtoon.live.looks import PRESETS
 
@@ -59,14 +60,22 @@ def finish(proc, timeout=20):
 
 
 def test_window_shows_the_cartoon_and_obeys_keys(xdisplay, clip, tmp_path):
-    c = clip(width=320, height=240, frames=30, fps=30)
+    import cv2
+
+    c = clip(width=320, height=240, frames=30, fps=30, draw=panning(speed=(0.3, 0.0)))  # one palette over the loop
     with open_video(c.path) as video:
         originals = [f.rgb for f in video.frames()]
-    cartoons = [cartoonize_image(f) for f in originals]
-    bold = [cartoonize_image(f, PRESETS[3].classic) for f in originals]
+    # --steady 0: every frame on its own, so what is shown is one of these; the palette is
+    # fitted on the first frame processed, and a new look's on whichever came after the key
+    cartoons = looks.cartoons(originals, fitted_on=range(3))
+
+    def thumb(image):
+        return cv2.resize(image, (80, 60), interpolation=cv2.INTER_AREA)
+
+    bold = looks.cartoons(originals, PRESETS[3].classic, fitted_on=range(len(originals)), keep=thumb)
     saved = tmp_path / "saved"
     saved.mkdir()
-    proc = start(xdisplay, c.path, "--save-dir", saved)
+    proc = start(xdisplay, c.path, "--save-dir", saved, "--steady", "0")
     try:
         window = xdisplay.find_window("vidtoon")
         shot = xdisplay.screenshot(window)
@@ -85,16 +94,14 @@ def test_window_shows_the_cartoon_and_obeys_keys(xdisplay, clip, tmp_path):
 
         xdisplay.press(window, "space")
         wait_until(lambda: nearest(xdisplay.screenshot(window), cartoons) < 1, "the cartoon view again")
-        xdisplay.press(window, "3")  # preset 3, bold ink
-        wait_until(lambda: nearest(xdisplay.screenshot(window), bold) < 1, "preset 3")
+        xdisplay.press(window, "3")  # preset 3, the comic style
+        wait_until(lambda: nearest(thumb(xdisplay.screenshot(window)), bold) < 1, "preset 3")
         assert nearest(xdisplay.screenshot(window), cartoons) > 3
 
         xdisplay.press(window, "s")  # snapshot
         wait_until(lambda: list(saved.glob("*.png")), "a snapshot")
-        import cv2
-
         (png,) = saved.glob("*.png")
-        assert nearest(cv2.cvtColor(cv2.imread(str(png)), cv2.COLOR_BGR2RGB), bold) < 0.5
+        assert nearest(thumb(cv2.cvtColor(cv2.imread(str(png)), cv2.COLOR_BGR2RGB)), bold) < 0.5
 
         xdisplay.press(window, "r")  # record for a second
         wait_until(lambda: list(saved.glob(".*.part")), "recording to start")
@@ -108,7 +115,7 @@ def test_window_shows_the_cartoon_and_obeys_keys(xdisplay, clip, tmp_path):
         proc.kill()
         proc.wait()
     assert code == 0, err
-    assert "Traceback" not in err and "preset 3: bold ink" in err and "saved" in err
+    assert "Traceback" not in err and "preset 3: comic" in err and "saved" in err
     (mp4,) = saved.glob("*.mp4")
     from clips import read_video
 

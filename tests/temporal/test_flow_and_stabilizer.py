@@ -199,11 +199,15 @@ def cartoon_ratio(source, tmp_path, backend=None, stabilize=False, **classic) ->
     return measure(source, out).ratio
 
 
-def test_classic_with_stabilizer_meets_the_target(panning_clip, tmp_path):
+def test_the_default_cartoon_meets_the_target(panning_clip, tmp_path):
+    """At most 1.5x the source's warp error with no flags; carrying the last frame
+    along the motion (--steady) is what gets it there; --stabilize stays as steady."""
+    default = cartoon_ratio(panning_clip, tmp_path)
+    alone = cartoon_ratio(panning_clip, tmp_path, steady=0.0)
     stabilised = cartoon_ratio(panning_clip, tmp_path, stabilize=True)
-    plain = cartoon_ratio(panning_clip, tmp_path, stabilize=False)
-    assert stabilised <= 1.5, f"classic --stabilize: {stabilised:.2f}x the source's warp error"
-    assert stabilised < 0.9 * plain  # the stabiliser is what gets it there
+    assert default <= 1.5, f"classic: {default:.2f}x the source's warp error"
+    assert default < 0.8 * alone
+    assert stabilised <= 1.5
 
 
 def test_the_stabiliser_works_after_any_backend(panning_clip, tmp_path):

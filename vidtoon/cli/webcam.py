@@ -22,7 +22,7 @@ def add(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         description="Cartoonize a camera (or a looped video file, or a stream) live. Capture runs on its own "
         "thread and only the newest frame is processed, so a slow backend lowers the frame rate, not the "
         "freshness. Keys in the window: q/Esc quit, space original/cartoon, s PNG snapshot, r start/stop "
-        "recording (video only, no sound), 1-9 presets (1: as started; 2-9: classic looks), h overlay. "
+        "recording (video only, no sound), 1-9 looks (1: as started; 2-6: the styles cel, comic, anime, sketch, flat; 7-9: poster, detailed, fastest), h overlay. "
         "Ctrl-C stops like q: a recording in progress is finished and kept.",
     )
     where = webcam.add_mutually_exclusive_group()

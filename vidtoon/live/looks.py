@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from .. import backends
-from ..backends.classic import ClassicSettings
+from ..backends.classic import STYLES, ClassicSettings
 from ..config import Recipe
 
 
@@ -18,18 +18,15 @@ class Preset:
     classic: ClassicSettings | None = None  # None: the backend and settings the session started with
 
 
-# Key 1 is always what the command line asked for (any backend); 2-9 are classic
-# looks, cheap enough to switch to at any time (with pix2pix too, and 1 goes back).
+# Key 1 is always what the command line asked for (any backend); 2-6 are the classic
+# styles and 7-9 variants of them, cheap enough to switch to at any time (with pix2pix
+# too, and 1 goes back).
 PRESETS = {
     1: Preset("as started"),
-    2: Preset("flat", ClassicSettings(levels=4, edges=1.0, smooth=4)),
-    3: Preset("bold ink", ClassicSettings(levels=6, edges=2.5, smooth=2)),
-    4: Preset("soft, no outlines", ClassicSettings(levels=8, edges=0.0, smooth=3)),
-    5: Preset("detailed", ClassicSettings(levels=16, edges=0.7, smooth=1)),
-    6: Preset("poster", ClassicSettings(levels=3, edges=1.5, smooth=5)),
-    7: Preset("sketch", ClassicSettings(levels=24, edges=3.0, smooth=0)),
-    8: Preset("pastel", ClassicSettings(levels=10, edges=0.4, smooth=6)),
-    9: Preset("fastest", ClassicSettings(levels=8, edges=1.0, smooth=0)),
+    **{key: Preset(name, ClassicSettings(style=name)) for key, name in enumerate(STYLES, start=2)},
+    7: Preset("poster", ClassicSettings(style="comic", levels=5)),
+    8: Preset("detailed", ClassicSettings(style="cel", levels=28, line_width=0.7)),
+    9: Preset("fastest", ClassicSettings(style="cel", smooth=0, steady=0.0)),
 }
 
 

@@ -45,7 +45,6 @@ class Processor:
         error: BaseException | None = None
         try:
             self._cartoonizer.reset()
-            was_cartoon = True
             while not self._stop.is_set():
                 frame = self.inbox.take(timeout=0.1)
                 if frame is None:
@@ -57,9 +56,7 @@ class Processor:
                 cartoon = self.cartoon
                 if swap is not None:
                     self._cartoonizer, self._look = swap
-                if swap is not None or (cartoon and not was_cartoon):
-                    self._cartoonizer.reset()  # its last frame is not the previous one any more
-                was_cartoon = cartoon
+                    self._cartoonizer.reset()
                 rgb = self._cartoonizer(frame.rgb[None])[0] if cartoon else frame.rgb
                 self.results.put(Processed(frame, rgb, cartoon, self._look))
         except BaseException as e:  # noqa: BLE001 - handed to the main thread

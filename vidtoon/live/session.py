@@ -21,6 +21,7 @@ the moment the frame is ready to show).
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 import time
@@ -334,8 +335,11 @@ class Live:
         if preset.classic is None:
             cartoonizer = self._started
         else:
-            recipe = self.settings.recipe.with_backend("classic", preset.classic)
-            cartoonizer, _ = Cartoonizer.build(recipe)  # keeps --stabilize
+            started = self.settings.recipe.settings["classic"]
+            look = preset.classic
+            if started.steady is not None and look.steady is None:  # --steady holds for every look
+                look = dataclasses.replace(look, steady=started.steady)
+            cartoonizer, _ = Cartoonizer.build(self.settings.recipe.with_backend("classic", look))  # keeps --stabilize
         self._processor.switch(cartoonizer, self._look(number, cartoonizer.name))
         self._processor.cartoon = True
         self._tell(f"preset {number}: {preset.name}")

@@ -239,9 +239,11 @@ class MotionTracker:
     confidence are worked out with the short side near `short_side` px. Used by
     the stabiliser, latent reuse and keyframe propagation; reset() before a clip."""
 
-    def __init__(self, short_side: int = STABILIZE_SHORT_SIDE) -> None:
-        self.short_side = short_side
-        self._flow = FlowEstimator(STABILIZE_PRESET)  # fed frames already at working size
+    def __init__(self, short_side: int = STABILIZE_SHORT_SIDE, preset: str = STABILIZE_PRESET, check: bool = True) -> None:
+        """check: also the forward-backward check (a second flow); without it, trust
+        rests on the colour match alone, at half the cost."""
+        self.short_side, self.check = short_side, check
+        self._flow = FlowEstimator(preset)  # fed frames already at working size
         self.reset()
 
     def reset(self) -> None:
@@ -258,8 +260,9 @@ class MotionTracker:
         # 1. Flow from this frame back to the last, and the way forward for the check.
         gray, previous_gray = to_gray(small), to_gray(previous)
         back = self._flow(gray, previous_gray)
-        forth = self._flow(previous_gray, gray)
         # 2. Confidence, from the source alone: a trusted match that also looks the same.
-        trusted = inside(back) & consistent(back, forth)
+        trusted = inside(back)
+        if self.check:
+            trusted &= consistent(back, self._flow(previous_gray, gray))
         mse = squared_norm(cv2.absdiff(warp(previous, back), small).astype(np.float32)) / 3
         return Motion(back, np.exp(-mse / (COLOR_SIGMA * COLOR_SIGMA)) * trusted)
