@@ -225,7 +225,7 @@ def test_pipeline_runs_any_backend_of_the_call_shape(clip, tmp_path):
 
 @pytest.mark.parametrize("option", [["--cross-frame"], ["--reuse-latents", "0.5"], ["--keyframe-every", "2"],
                                     ["--batch-size", "2"], ["--stabilize"], ["--codec", "libx264"], ["--crf", "20"],
-                                    ["--preset", "fast"]])
+                                    ["--preset", "fast"], ["--steady", "0.5"]])
 def test_image_refuses_what_cannot_apply_to_one_picture(tmp_path, capsys, option):
     """Regression: these were accepted and silently did nothing."""
     with pytest.raises(SystemExit) as exit:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from ...config import check_int, check_number, option
+from ...config import VIDEO, check_int, check_number, option
 from ...errors import SettingsError
 from .. import BackendSpec
 from .styles import DEFAULT_STYLE, STYLES, Look
@@ -33,7 +33,8 @@ class ClassicSettings:
     smooth: int | None = option(None, "--smooth", "edge-preserving smoothing passes, 0-6; 0 keeps texture "
                                 "(default: the style's)", type=int)
     steady: float | None = option(None, "--steady", "how much of the last frame's colours and lines carry over "
-                                  "along the motion, 0-0.95; 0 = every frame on its own (default 0.8)", type=float)
+                                  "along the motion, 0-0.95; 0 = every frame on its own (default 0.8)", scopes=VIDEO,
+                                  type=float)
 
     def __post_init__(self) -> None:
         if self.style not in STYLES:
