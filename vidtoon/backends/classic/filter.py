@@ -12,11 +12,12 @@ Per frame (the look's numbers come from styles.py):
    on the first frame, a soft table lookup after); a median filter removes
    islands a few working pixels wide, and a slight blur (SOFTEN full-size px)
    softens the borders between colours, which shimmer as they move when hard.
-4. Ink: XDoG on the smoothed luminance, tiny fragments faded (lines.py).
-5. Steady: colour and ink are blended with the last frame's, warped along the
-   source's motion where that motion is trusted (Look.steady; 0 at new content
-   and cuts), on a cheap flow at STEADY_SHORT_SIDE px.
-6. Full size: colour and ink upscaled and multiplied.
+4. Ink: XDoG on the smoothed luminance, tiny fragments faded (lines.py),
+   multiplied into the colour at working size.
+5. Steady: the working-size cartoon is blended with the last one, warped
+   along the source's motion where that motion is trusted (Look.steady; 0 at
+   new content and cuts), on a cheap flow at STEADY_SHORT_SIDE px.
+6. Full size: one bilinear upscale.
 
 The palette (once per clip) and step 5 are the only state; reset() forgets both.
 Measured: benchmarks/look.py (stills, flicker and speed per style).
@@ -71,7 +72,7 @@ class ClassicBackend:
         self._ink = Ink(self.look) if self.look.edges > 0 else None
         # The cheapest flow that does: no forward-backward check, the colour match decides trust.
         self._motion = MotionTracker(STEADY_SHORT_SIDE, "ultrafast", check=False) if self.look.steady else None
-        self._previous: tuple[np.ndarray, np.ndarray | None] | None = None
+        self._previous: np.ndarray | None = None  # the last working-size cartoon
 
     def reset(self) -> None:
         """Start a new clip: its palette is fitted afresh on its first frame, and
@@ -106,38 +107,32 @@ class ClassicBackend:
             colour = cv2.medianBlur(colour, MEDIAN)
         if SOFTEN:
             colour = cv2.GaussianBlur(colour, (0, 0), max(SOFTEN_MIN, SOFTEN / f))
-        # 4. Ink, at working size.
-        ink = None
+        # 4. Ink, at working size, multiplied into the colour there: one picture to carry
+        # and to upscale (the ink's soft edge is its anti-aliasing, so the upscale keeps it smooth).
         if self._ink is not None:
             gray = cv2.cvtColor(smooth, cv2.COLOR_RGB2GRAY).astype(np.float32)
             ink = self._ink.factor(self._ink.response(gray, min(width, height)))
+            colour = cv2.multiply(colour, cv2.cvtColor(ink, cv2.COLOR_GRAY2RGB), scale=1 / 255)
         # 5. Steady: where the source moved predictably, keep most of the last frame.
         if self._motion is not None:
-            colour, ink = self._steady(smooth, colour, ink)
-        # 6. Full size: both upscaled (the ink's soft edge is its anti-aliasing), multiplied.
+            colour = self._steady(smooth, colour)
+        # 6. Full size.
         if f > 1:
-            colour = cv2.resize(colour, (width, height), interpolation=cv2.INTER_LINEAR)
-        if ink is None:
+            cv2.resize(colour, (width, height), dst=dst, interpolation=cv2.INTER_LINEAR)
+        else:
             np.copyto(dst, colour)
-            return
-        if f > 1:
-            ink = cv2.resize(ink, (width, height), interpolation=cv2.INTER_LINEAR)
-        cv2.multiply(colour, cv2.cvtColor(ink, cv2.COLOR_GRAY2RGB), dst=dst, scale=1 / 255)
 
-    def _steady(self, small: np.ndarray, colour: np.ndarray, ink: np.ndarray | None):
-        """Blend colour and ink with the last frame's, warped along the source's flow,
-        by Look.steady times the confidence in that flow (0 at new content and cuts)."""
+    def _steady(self, small: np.ndarray, cartoon: np.ndarray) -> np.ndarray:
+        """Blend the working-size cartoon with the last one, warped along the source's
+        flow, by Look.steady times the confidence in that flow (0 at new content and cuts)."""
         motion, previous = self._motion(small), self._previous
-        if motion is not None and previous is not None and previous[0].shape == colour.shape and not motion.cut:
-            h, w = colour.shape[:2]
+        if motion is not None and previous is not None and previous.shape == cartoon.shape and not motion.cut:
+            h, w = cartoon.shape[:2]
             weight = cv2.GaussianBlur(motion.confidence, (0, 0), CONFIDENCE_BLUR) * np.float32(self.look.steady)
             weight = cv2.resize(weight, (w, h), interpolation=cv2.INTER_LINEAR)
-            where = sample_map(motion.back, (w, h))  # one map for both
-            colour = cv2.blendLinear(remap(previous[0], where), colour, weight, 1.0 - weight)
-            if ink is not None and previous[1] is not None:
-                ink = cv2.blendLinear(remap(previous[1], where), ink, weight, 1.0 - weight)
-        self._previous = (colour, ink)
-        return colour, ink
+            cartoon = cv2.blendLinear(remap(previous, sample_map(motion.back, (w, h))), cartoon, weight, 1.0 - weight)
+        self._previous = cartoon
+        return cartoon
 
 
 def cartoonize_image(rgb: np.ndarray, settings: ClassicSettings = ClassicSettings()) -> np.ndarray:
