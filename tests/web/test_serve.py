@@ -1,0 +1,67 @@
+"""`vidtoon serve` as a command: the URL on start, the real server, Ctrl-C, the temporary
+folder removed, the web extra missing, bad options."""
+
+import urllib.request
+
+import pytest
+from web_helpers import Served
+
+from vidtoon.cli import ExitStatus, main
+
+
+def test_serve_prints_the_url_serves_and_removes_its_folder_on_ctrl_c(tmp_path, clip):
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    source = clip(frames=4)
+    served = Served(env={"TMPDIR": str(temp)})
+    try:
+        assert served.url.startswith("http://127.0.0.1:") and "this machine only" in served.first
+        with urllib.request.urlopen(served.url, timeout=30) as page:
+            assert b"<title>vidtoon</title>" in page.read()
+        request = urllib.request.Request(served.url + "api/uploads?name=in.mp4", data=source.path.read_bytes(), method="POST")
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            assert answer.status == 200
+        assert [p.name for p in temp.iterdir()][0].startswith("vidtoon-serve-")  # the upload is in there
+    finally:
+        code, err = served.stop()
+    assert code == ExitStatus.INTERRUPTED, err
+    assert "Traceback" not in err and "interrupted" in err
+    assert list(temp.iterdir()) == []
+
+
+def test_serve_keeps_outputs_in_out_dir(tmp_path):
+    out = tmp_path / "kept"
+    with Served("--out-dir", out, env={"TMPDIR": str(tmp_path)}) as served:
+        code, err = served.stop()
+    assert code == ExitStatus.INTERRUPTED and out.is_dir()
+
+
+def test_serve_without_the_web_extra_says_how_to_install_it(monkeypatch, capsys):
+    import importlib.util
+
+    from vidtoon.cli import serve
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(serve.importlib.util, "find_spec", lambda name, *a: None if name == "starlette" else real(name, *a))
+    assert main(["serve"]) == ExitStatus.BACKEND_UNAVAILABLE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "install the web extra: pip install -e '.[web]'" in err
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--max-upload", "lots"], "--max-upload must be a size such as 2G"),
+    (["--port", "70000"], "--port must be between 0 and 65535"),
+    (["--batch-dir", "."], "holds no report.html"),
+])
+def test_serve_refuses_bad_options_in_one_line(capsys, args, message):
+    assert main(["serve", *args]) == ExitStatus.BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and message in err
+
+
+def test_the_web_package_is_not_imported_by_other_commands():
+    import subprocess
+    import sys
+
+    code = "import sys, vidtoon.cli; vidtoon.cli.build_parser(); print(sorted(m for m in sys.modules if m.split('.')[0] in ('starlette', 'uvicorn') or m.startswith('vidtoon.web')))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
