@@ -64,6 +64,7 @@ def create_app(store: Store, backend: object = None) -> Starlette:
             yield
         finally:
             await run_in_threadpool(queue.close)  # the running job unwinds and deletes its temporary file
+            pictures.frames.close()
 
     def failure(e: Exception, upload_id: str = "") -> JSONResponse:
         status = 503 if isinstance(e, BackendUnavailable) else 400

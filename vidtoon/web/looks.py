@@ -19,8 +19,8 @@ from .. import backends
 from ..cartoonizer import Cartoonizer
 from ..config import FILE, Recipe, cli_fields
 from ..errors import InputError, SettingsError
-from ..io.images import read_picture
 from ..live.looks import live_recipe
+from .frames import Scrubber
 
 PREVIEW_SIDE = 640  # px: the long side of the frame slider's before/after pictures
 RECIPE_FIELDS = ("stabilize", "compare")  # the Recipe's own options the page offers
@@ -97,11 +97,11 @@ def unjpeg(data: bytes) -> np.ndarray:
 
 
 class Pictures:
-    """Cartoons of single pictures. Decoded preview frames and built cartoonizers are
-    kept (a few), so moving a control re-runs only the backend on one small frame."""
+    """Cartoons of single pictures. Preview frames (frames.py) and built cartoonizers
+    are kept (a few), so moving a control re-runs only the backend on one small frame."""
 
     def __init__(self, backend: object = None) -> None:
-        self._frames: OrderedDict[tuple[Path, int], np.ndarray] = OrderedDict()
+        self.frames = Scrubber(shrink)
         self._cartoonizers: OrderedDict[tuple[str, bool], Cartoonizer] = OrderedDict()
         self._backend = backend  # tests: a backend object instead of the recipe's
         self._lock = threading.Lock()  # one backend call at a time (the models are not thread-safe)
@@ -109,11 +109,7 @@ class Pictures:
     def preview(self, source: Path, frame: int, recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
         """Frame `frame` of the video at `source`, at preview size, and its cartoon."""
         with self._lock:
-            key = (source, frame)
-            if key not in self._frames:
-                self._frames[key] = shrink(read_picture(source, frame))
-                self._keep(self._frames, 8)
-            before = self._frames[key]
+            before = self.frames.frame(source, frame)
             one = dataclasses.replace(recipe, stabilize=False)  # one frame: no motion to follow
             return before, self._cartoonizer(one, live=False)(before[None])[0]
 
