@@ -46,7 +46,10 @@ def browser(browser_paths, tmp_path):
 
 @pytest.fixture
 def served(tmp_path):
-    with Served(env={"TMPDIR": str(tmp_path)}) as server:
+    batch = tmp_path / "batch"  # a report.html as `vidtoon batch --report-html` writes one (its own test: test_serve.py)
+    batch.mkdir()
+    (batch / "report.html").write_text('<!doctype html><title>vidtoon batch</title><h1>1 clip</h1><a href="a.mp4">a.mp4</a>')
+    with Served("--batch-dir", batch, env={"TMPDIR": str(tmp_path)}) as server:
         yield server
 
 
@@ -142,3 +145,15 @@ const video = document.getElementById('cam-video'), out = document.getElementByI
 return {camera: spread(video, video.videoWidth, video.videoHeight), cartoon: spread(out, out.naturalWidth, out.naturalHeight),
         width: out.naturalWidth, height: out.naturalHeight};
 """
+
+
+def test_the_batch_tab_shows_the_report(browser, served):
+    from selenium.webdriver.common.by import By
+
+    browser.get(served.url)
+    tab = wait(browser, lambda d: d.find_element(By.ID, "tab-batch").is_displayed() and d.find_element(By.ID, "tab-batch"))
+    tab.click()
+    frame = browser.find_element(By.ID, "batch-frame")
+    browser.switch_to.frame(frame)
+    link = wait(browser, lambda d: d.find_elements(By.LINK_TEXT, "a.mp4"))[0]
+    assert link.get_attribute("href") == served.url + "batch/a.mp4"

@@ -1,6 +1,7 @@
 """`vidtoon serve` as a command: the URL on start, the real server, Ctrl-C, the temporary
 folder removed, the web extra missing, bad options."""
 
+import urllib.error
 import urllib.request
 
 import pytest
@@ -65,3 +66,25 @@ def test_the_web_package_is_not_imported_by_other_commands():
 
     code = "import sys, vidtoon.cli; vidtoon.cli.build_parser(); print(sorted(m for m in sys.modules if m.split('.')[0] in ('starlette', 'uvicorn') or m.startswith('vidtoon.web')))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+
+
+def test_serve_shows_a_real_batch_report_read_only(tmp_path, clip):
+    import subprocess
+    import sys
+
+    clips, out = tmp_path / "clips", tmp_path / "cartoons"
+    clips.mkdir()
+    clip("clips/a.mp4", frames=6)
+    subprocess.run([sys.executable, "-m", "vidtoon", "batch", str(clips), "-o", str(out), "--report-html", "-q"], check=True, timeout=300)
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    with Served("--batch-dir", out, env={"TMPDIR": str(tmp_path)}) as served:
+        with urllib.request.urlopen(served.url + "batch/", timeout=30) as page:
+            report = page.read().decode()
+        assert 'href="a.mp4"' in report
+        with urllib.request.urlopen(served.url + "batch/a.mp4", timeout=30) as video:
+            assert video.read() == (out / "a.mp4").read_bytes()
+        request = urllib.request.Request(served.url + "batch/a.mp4", data=b"x", method="PUT")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert refused.value.code == 405
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
