@@ -52,7 +52,7 @@ class WebJob:
         fps = self.fps
         eta = (self.total - self.done) / fps if fps and self.total and self.state == "running" else None
         return {"id": self.id, "upload": self.upload, "name": self.name, "state": self.state, "done": self.done,
-                "total": self.total, "fps": fps, "eta": max(0.0, eta) if eta is not None else None,
+                "total": self.total, "fps": fps, "seconds": self.seconds, "eta": max(0.0, eta) if eta is not None else None,
                 "error": self.error, "notes": self.notes[-5:]}
 
 

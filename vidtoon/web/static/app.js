@@ -47,7 +47,7 @@ function field(f) {
   input.dataset.name = f.name;
   input.dataset.type = f.type;
   input.addEventListener("change", () => { showPreview(); });
-  label.append(input);
+  if (f.type === "bool") label.prepend(input); else label.append(input);
   return label;
 }
 
@@ -159,7 +159,7 @@ $("start").addEventListener("click", async () => {
   }
 });
 
-function seconds(s) { return s === null ? "-" : s < 60 ? `${Math.ceil(s)} s` : `${Math.floor(s / 60)} min ${Math.ceil(s % 60)} s`; }
+function seconds(s) { return s === null ? "-" : s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`; }
 
 function jobItem(job) {
   const item = document.createElement("li");
@@ -172,7 +172,8 @@ function jobItem(job) {
   const text = document.createElement("span");
   const fps = job.fps === null ? "-.-" : job.fps.toFixed(1);
   text.className = "progress-text";
-  text.textContent = `${job.name}: ${job.state} · ${job.done}/${job.total ?? "?"} frames · ${fps} fps · eta ${seconds(job.eta)}`;
+  const time = job.state === "done" ? `in ${seconds(job.seconds)}` : `eta ${seconds(job.eta)}`;
+  text.textContent = `${job.name}: ${job.state} · ${job.done}/${job.total ?? "?"} frames · ${fps} fps · ${time}`;
   item.append(text, bar);
   if (job.state === "queued" || job.state === "running") {
     const cancel = document.createElement("button");
