@@ -69,11 +69,11 @@ class Served:
             self._lines.put(line)
         self._lines.put(None)
 
-    def stop(self, timeout=60.0):
+    def stop(self, timeout=60.0, sig=None):
         import signal
 
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+            self.proc.send_signal(sig or signal.SIGINT)
         code = self.proc.wait(timeout=timeout)
         self._reader.join(timeout)
         rest = []

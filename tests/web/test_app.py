@@ -53,6 +53,8 @@ def test_an_upload_is_stored_under_its_id_and_its_info_shown(serve, store, clip)
     assert len(answer["info"]["audio"]) == 1
     assert files_in(store.uploads) == [answer["id"] + ".mp4"]
     assert serve().get(f"/api/uploads/{answer['id']}").content == source.path.read_bytes()
+    part = serve().get(f"/api/uploads/{answer['id']}", headers={"Range": "bytes=10-19"})  # the player seeks
+    assert part.status_code == 206 and part.content == source.path.read_bytes()[10:20]
 
 
 def test_a_file_that_is_not_a_video_gets_the_cli_line_and_is_not_kept(serve, store, tmp_path):

@@ -1,6 +1,7 @@
 """`vidtoon serve` as a command: the URL on start, the real server, Ctrl-C, the temporary
 folder removed, the web extra missing, bad options."""
 
+import signal
 import urllib.error
 import urllib.request
 
@@ -10,7 +11,9 @@ from web_helpers import Served
 from vidtoon.cli import ExitStatus, main
 
 
-def test_serve_prints_the_url_serves_and_removes_its_folder_on_ctrl_c(tmp_path, clip):
+@pytest.mark.parametrize(("sig", "code", "said"), [(signal.SIGINT, ExitStatus.INTERRUPTED, "interrupted"),
+                                                   (signal.SIGTERM, ExitStatus.TERMINATED, "")])
+def test_serve_prints_the_url_serves_and_removes_its_folder_when_stopped(tmp_path, clip, sig, code, said):
     temp = tmp_path / "temp"
     temp.mkdir()
     source = clip(frames=4)
@@ -24,9 +27,9 @@ def test_serve_prints_the_url_serves_and_removes_its_folder_on_ctrl_c(tmp_path, 
             assert answer.status == 200
         assert [p.name for p in temp.iterdir()][0].startswith("vidtoon-serve-")  # the upload is in there
     finally:
-        code, err = served.stop()
-    assert code == ExitStatus.INTERRUPTED, err
-    assert "Traceback" not in err and "interrupted" in err
+        returned, err = served.stop(sig=sig)
+    assert returned == code, err
+    assert "Traceback" not in err and said in err
     assert list(temp.iterdir()) == []
 
 
