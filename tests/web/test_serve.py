@@ -91,3 +91,17 @@ def test_serve_shows_a_real_batch_report_read_only(tmp_path, clip):
             urllib.request.urlopen(request, timeout=30)
         assert refused.value.code == 405
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
+
+
+@pytest.mark.parametrize("wanted", [True, False])
+def test_serve_opens_a_browser_only_with_open(monkeypatch, capsys, tmp_path, wanted):
+    import webbrowser
+
+    from vidtoon.web import server
+
+    opened = []
+    monkeypatch.setattr(webbrowser, "open", opened.append)
+    monkeypatch.setattr(server, "serve", lambda sock, store, ready: ready(server.url_of(sock)))
+    assert main(["serve", "--port", "0", "--out-dir", str(tmp_path / "o"), *(["--open"] if wanted else [])]) == ExitStatus.SUCCESS
+    url = capsys.readouterr().err.split("serving on ", 1)[1].split(" ", 1)[0]
+    assert url.startswith("http://127.0.0.1:") and opened == ([url] if wanted else [])

@@ -1,0 +1,59 @@
+"""The queue's numbers (frames, fps, ETA) come from the pipeline's progress events,
+as the CLI's bar does; errors inside a run are the CLI's one line."""
+
+from pathlib import Path
+
+import pytest
+from web_helpers import upload, wait_for_job
+
+from vidtoon.config import Recipe
+from vidtoon.errors import InputError
+from vidtoon.web import jobs
+from vidtoon.web.jobs import Cancelled, JobProgress, WebJob
+
+
+def test_progress_events_give_frames_fps_and_eta(monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr(jobs.time, "perf_counter", lambda: now[0])
+    job = WebJob("0" * 16, "1" * 16, "a.mp4", Path("a.mp4"), Path("b.mp4"), Recipe(backend="classic"), state="running")
+    progress = JobProgress(job)
+    progress.note("backend: classic (as asked)")
+    progress.start("a.mp4", 100)
+    now[0] = 102.0
+    progress.advance(25)
+    data = job.as_json()
+    assert (data["done"], data["total"]) == (25, 100)
+    assert data["fps"] == pytest.approx(12.5) and data["eta"] == pytest.approx(6.0)  # 75 frames at 12.5 fps
+    assert data["notes"] == ["backend: classic (as asked)"]
+    job.cancel.set()
+    with pytest.raises(Cancelled):
+        progress.advance(8)
+    now[0] = 104.0
+    progress.stop()
+    assert job.seconds == pytest.approx(4.0) and job.as_json()["fps"] == pytest.approx(33 / 4)
+
+
+class FailingBackend:
+    """Fails on its first batch with the InputError a damaged file would give, naming the stored path."""
+
+    name, summary, batch_size = "failing", "test backend", 4
+
+    def __init__(self, uploads: Path):
+        self.uploads = uploads
+
+    def __call__(self, batch):
+        stored = next(self.uploads.iterdir())
+        raise InputError(f"{stored}: decoding failed at frame 3 (Invalid data)")
+
+    def reset(self):
+        pass
+
+
+def test_an_error_inside_the_run_is_the_cli_line_with_the_uploads_name(serve, store, clip):
+    client = serve(FailingBackend(store.uploads))
+    upload_id = upload(client, clip("beach day.mp4", frames=8).path).json()["id"]
+    job = client.post("/api/jobs", json={"upload": upload_id, "options": {}}).json()
+    failed = wait_for_job(client, job["id"])
+    assert failed["state"] == "failed"
+    assert failed["error"] == "error: beach day.mp4: decoding failed at frame 3 (Invalid data)"
+    assert [p.name for p in store.outputs.iterdir()] == []
