@@ -10,6 +10,7 @@ from web_helpers import BlockingBackend, upload, wait_for_job
 
 from vidtoon.backends.classic import STYLES
 from vidtoon.web.app import STATIC
+from vidtoon.web.store import parse_bytes, size_text
 
 
 def files_in(folder):
@@ -70,7 +71,9 @@ def test_a_file_that_is_not_a_video_gets_the_cli_line_and_is_not_kept(serve, sto
 def test_uploads_over_the_limit_are_refused_whether_declared_or_streamed(serve, store):
     client = serve()
     store.limit = 1000
-    one_line_error(client.post("/api/uploads?name=big.mp4", content=b"x" * 1001), 413, r"big\.mp4: larger than the upload limit of 1000 bytes")
+    assert parse_bytes("2G") == 2 * 2**30 and parse_bytes("500M") == 500 * 2**20 and parse_bytes("64KiB") == 65536
+    assert size_text(2 * 2**30) == "2 GiB" and size_text(1536 * 2**10) == "1.5 MiB" and size_text(1000) == "1000 bytes"
+    one_line_error(client.post("/api/uploads?name=big.mp4", content=b"x" * 1001), 413, r"big\.mp4: larger than the upload limit, 1000 bytes \(--max-upload\)$")
 
     def chunks():  # no Content-Length: the limit is counted as the bytes come
         for _ in range(20):

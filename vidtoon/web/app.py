@@ -37,7 +37,7 @@ from ..io.probe import probe
 from ..progress import printable
 from .jobs import Queue, WebJob
 from .looks import Pictures, controls, jpeg, recipe_from, unjpeg
-from .store import NotFound, Store
+from .store import NotFound, Store, size_text
 
 STATIC = Path(str(resources.files(__package__) / "static"))
 
@@ -59,7 +59,6 @@ def create_app(store: Store, backend: object = None) -> Starlette:
     async def lifespan(app: Starlette):
         nonlocal queue
         queue = Queue(store.message, backend)
-        app.state.queue = queue
         try:
             yield
         finally:
@@ -80,9 +79,10 @@ def create_app(store: Store, backend: object = None) -> Starlette:
 
     async def upload(request: Request) -> Response:
         name = request.query_params.get("name", "upload")
+        too_large = f"error: {printable(name)}: larger than the upload limit, {size_text(store.limit)} (--max-upload)"
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > store.limit:
-            return error(f"error: {printable(name)}: larger than the upload limit of {store.limit} bytes", 413)
+            return error(too_large, 413)
         upload_id, path = store.new_upload(name)
         try:
             with open(path, "xb") as out:
@@ -95,7 +95,7 @@ def create_app(store: Store, backend: object = None) -> Starlette:
             info = await run_in_threadpool(probe, path)
         except TooLarge:
             store.forget(upload_id)
-            return error(f"error: {printable(name)}: larger than the upload limit of {store.limit} bytes", 413)
+            return error(too_large, 413)
         except VidtoonError as e:
             response = failure(e, upload_id)
             store.forget(upload_id)

@@ -112,3 +112,10 @@ def parse_bytes(text: str, option: str = "--max-upload") -> int:
         raise SettingsError(f"{option} must be at least 1 byte, got {text!r}")
     return int(value)
 
+
+def size_text(size: int) -> str:
+    """2147483648 -> '2 GiB', 1000 -> '1000 bytes'."""
+    for unit, scale in (("GiB", GiB), ("MiB", 2**20), ("KiB", 2**10)):
+        if size >= scale:
+            return f"{size / scale:.3g} {unit}"
+    return f"{size} bytes"
