@@ -194,3 +194,21 @@ def test_the_batch_report_is_served_read_only(serve, store):
     assert client.post("/batch/report.html").status_code == 405
     store.batch_dir = None
     one_line_error(client.get("/batch/"), 404, r"no such file in the batch folder")
+
+
+def test_the_pix2pix_options_go_through_the_same_fields(serve, clip, tiny_model):
+    """The page's controls are the backends' option fields, so pix2pix's work too (here asked
+    for through the API: without a GPU the page lists it as not available, and says why)."""
+    from vidtoon.backends import spec
+
+    client = serve()
+    listed = {b["name"]: b for b in client.get("/api/controls").json()["backends"]}
+    pix2pix = spec("pix2pix")
+    assert [listed["pix2pix"]["available"], listed["pix2pix"]["why"]] == list(pix2pix.available(pix2pix.settings()))
+    upload_id = upload(client, clip(width=64, height=48, frames=3).path).json()["id"]
+    options = {"backend": "pix2pix", "model": str(tiny_model), "steps": 2, "size": "32x24", "seed": 3}
+    answer = client.post("/api/preview", json={"upload": upload_id, "frame": 1, "options": options})
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["width"], answer.json()["height"]) == (64, 48)
+    one_line_error(client.post("/api/preview", json={"upload": upload_id, "options": {**options, "size": "big"}}), 400,
+                   r"^error: .*big")

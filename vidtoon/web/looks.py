@@ -6,6 +6,7 @@ the page sends, and cartoons of single pictures: the preview of one video frame
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import threading
 from collections import OrderedDict
@@ -17,7 +18,7 @@ import numpy as np
 
 from .. import backends
 from ..cartoonizer import Cartoonizer
-from ..config import FILE, Recipe, cli_fields
+from ..config import FILE, Flag, Recipe, cli_fields
 from ..errors import InputError, SettingsError
 from ..live.looks import live_recipe
 from .frames import Scrubber
@@ -38,11 +39,14 @@ def controls() -> dict[str, Any]:
     return {"backends": listed, "recipe": recipe}
 
 
+def _options(settings_class: type) -> list[tuple[dataclasses.Field, Flag]]:
+    """The option fields of a settings class that apply to a video file (cartoonize's)."""
+    return [(f, flag) for f, flag in cli_fields(settings_class) if FILE in flag.scopes]
+
+
 def _fields(settings_class: type) -> list[dict[str, Any]]:
     out = []
-    for f, flag in cli_fields(settings_class):
-        if FILE not in flag.scopes:
-            continue
+    for f, flag in _options(settings_class):
         kind = flag.argparse.get("type", type(f.default) if f.default is not None else str)
         choices = flag.argparse.get("choices")
         out.append({"name": f.name, "flag": flag.flag, "help": flag.help, "default": f.default,
@@ -53,22 +57,30 @@ def _fields(settings_class: type) -> list[dict[str, Any]]:
 
 def recipe_from(values: dict[str, Any]) -> Recipe:
     """A Recipe from the page's values: {"backend": name, option name: value, ...}; values
-    left empty (None, "") keep their defaults. Bad values: the CLI's SettingsError."""
+    left empty (None, "") keep their defaults. Text goes through the option's own argparse
+    type where it has one (--size 512x384). Bad values: the CLI's SettingsError."""
     if not isinstance(values, dict):
         raise SettingsError("the options must be a JSON object")
     name = values.get("backend", "classic")
     if name not in backends.REGISTRY:
         raise SettingsError(f"unknown backend {name!r}; choose one of {', '.join(backends.REGISTRY)}")
-    allowed = {f["name"]: f for f in _fields(backends.spec(name).settings)}
-    allowed.update({f["name"]: f for f in _fields(Recipe) if f["name"] in RECIPE_FIELDS})
+    flags = dict((f.name, (f, flag)) for f, flag in _options(backends.spec(name).settings))
+    flags.update((f.name, (f, flag)) for f, flag in _options(Recipe) if f.name in RECIPE_FIELDS)
     options: dict[str, Any] = {}
     for key, value in values.items():
         if key == "backend" or value is None or value == "":
             continue
-        if key not in allowed:
+        if key not in flags:
             raise SettingsError(f"unknown option {key!r} for the {name} backend")
-        if allowed[key]["type"] == "int" and isinstance(value, float) and value.is_integer():
+        f, flag = flags[key]
+        convert = flag.argparse.get("type")
+        if isinstance(value, float) and value.is_integer() and (convert is int or type(f.default) is int):
             value = int(value)  # JSON has one number type
+        elif isinstance(value, str) and callable(convert) and convert not in (int, float, str):
+            try:
+                value = convert(value)
+            except argparse.ArgumentTypeError as e:
+                raise SettingsError(str(e)) from None
         options[key] = value
     return Recipe.from_options(backend=name, **options)
 
