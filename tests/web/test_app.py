@@ -185,6 +185,8 @@ def test_webcam_frames_come_back_cartoonized_at_their_size(serve):
     one_line_error(client.post("/api/live", content=b"not a picture"), 400, r"^error: the camera frame is not a readable")
     one_line_error(client.post("/api/live?options={bad", content=data.tobytes()), 400, r"options must be a JSON object")
     one_line_error(client.post('/api/live?options={"edges":9}', content=data.tobytes()), 400, r"--edges must be between 0 and 3")
+    one_line_error(client.post('/api/live?options={"compare":true}', content=data.tobytes()), 400,
+                   r"^error: --compare does not apply to the webcam$")
 
 
 def test_the_batch_report_is_served_read_only(serve, store):

@@ -114,6 +114,7 @@ def test_the_webcam_page_sends_camera_frames_and_shows_them_cartoonized(browser,
     browser.get(served.url)
     wait(browser, lambda d: d.find_elements(By.ID, "opt-style"))
     Select(browser.find_element(By.ID, "opt-style")).select_by_value("sketch")  # grey pencil: plainly not the camera
+    browser.find_element(By.ID, "opt-compare").click()  # for videos only: the webcam leaves it out
     browser.find_element(By.ID, "tab-webcam").click()
     browser.find_element(By.ID, "cam-start").click()
     wait(browser, lambda d: int(d.find_element(By.ID, "cam-out").get_attribute("data-frames") or 0) >= 5)

@@ -32,6 +32,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from ..config import LIVE
 from ..errors import BackendUnavailable, VidtoonError
 from ..io.probe import probe
 from ..progress import printable
@@ -175,7 +176,7 @@ def create_app(store: Store, backend: object = None) -> Starlette:
 
     async def live(request: Request) -> Response:
         try:
-            recipe = recipe_from(json.loads(request.query_params.get("options", "{}")))
+            recipe = recipe_from(json.loads(request.query_params.get("options", "{}")), LIVE)
             data = await request.body()
             if len(data) > store.limit:
                 return error("error: the camera frame is larger than the upload limit", 413)

@@ -18,13 +18,14 @@ import numpy as np
 
 from .. import backends
 from ..cartoonizer import Cartoonizer
-from ..config import FILE, Flag, Recipe, cli_fields
+from ..config import FILE, LIVE, Flag, Recipe, cli_fields
 from ..errors import InputError, SettingsError
 from ..live.looks import live_recipe
 from .frames import Scrubber
 
 PREVIEW_SIDE = 640  # px: the long side of the frame slider's before/after pictures
 RECIPE_FIELDS = ("stabilize", "compare")  # the Recipe's own options the page offers
+SCOPE_WORDS = {FILE: "a video file", LIVE: "the webcam"}
 JPEG_QUALITY = 85
 
 
@@ -39,9 +40,9 @@ def controls() -> dict[str, Any]:
     return {"backends": listed, "recipe": recipe}
 
 
-def _options(settings_class: type) -> list[tuple[dataclasses.Field, Flag]]:
-    """The option fields of a settings class that apply to a video file (cartoonize's)."""
-    return [(f, flag) for f, flag in cli_fields(settings_class) if FILE in flag.scopes]
+def _options(settings_class: type, scope: str = FILE) -> list[tuple[dataclasses.Field, Flag]]:
+    """The option fields of a settings class that apply to `scope` (config.FILE: cartoonize's)."""
+    return [(f, flag) for f, flag in cli_fields(settings_class) if scope in flag.scopes]
 
 
 def _fields(settings_class: type) -> list[dict[str, Any]]:
@@ -50,28 +51,31 @@ def _fields(settings_class: type) -> list[dict[str, Any]]:
         kind = flag.argparse.get("type", type(f.default) if f.default is not None else str)
         choices = flag.argparse.get("choices")
         out.append({"name": f.name, "flag": flag.flag, "help": flag.help, "default": f.default,
-                    "choices": list(choices) if choices else None,
+                    "choices": list(choices) if choices else None, "scopes": sorted(flag.scopes),
                     "type": "bool" if isinstance(f.default, bool) else {int: "int", float: "float"}.get(kind, "str")})
     return out
 
 
-def recipe_from(values: dict[str, Any]) -> Recipe:
-    """A Recipe from the page's values: {"backend": name, option name: value, ...}; values
-    left empty (None, "") keep their defaults. Text goes through the option's own argparse
-    type where it has one (--size 512x384). Bad values: the CLI's SettingsError."""
+def recipe_from(values: dict[str, Any], scope: str = FILE) -> Recipe:
+    """A Recipe from the page's values: {"backend": name, option name: value, ...}, for
+    `scope` (FILE: the video job; LIVE: the webcam, which refuses --compare as the CLI does).
+    Values left empty (None, "") keep their defaults. Text goes through the option's own
+    argparse type where it has one (--size 512x384). Bad values: the CLI's SettingsError."""
     if not isinstance(values, dict):
         raise SettingsError("the options must be a JSON object")
     name = values.get("backend", "classic")
     if name not in backends.REGISTRY:
         raise SettingsError(f"unknown backend {name!r}; choose one of {', '.join(backends.REGISTRY)}")
-    flags = dict((f.name, (f, flag)) for f, flag in _options(backends.spec(name).settings))
-    flags.update((f.name, (f, flag)) for f, flag in _options(Recipe) if f.name in RECIPE_FIELDS)
+    flags = dict((f.name, (f, flag)) for f, flag in cli_fields(backends.spec(name).settings))
+    flags.update((f.name, (f, flag)) for f, flag in cli_fields(Recipe) if f.name in RECIPE_FIELDS)
     options: dict[str, Any] = {}
     for key, value in values.items():
         if key == "backend" or value is None or value == "":
             continue
         if key not in flags:
             raise SettingsError(f"unknown option {key!r} for the {name} backend")
+        if scope not in flags[key][1].scopes:
+            raise SettingsError(f"{flags[key][1].flag} does not apply to {SCOPE_WORDS[scope]}")
         f, flag = flags[key]
         convert = flag.argparse.get("type")
         if isinstance(value, float) and value.is_integer() and (convert is int or type(f.default) is int):

@@ -46,6 +46,7 @@ function field(f) {
   input.id = "opt-" + f.name;
   input.dataset.name = f.name;
   input.dataset.type = f.type;
+  input.dataset.scopes = f.scopes.join(" ");
   input.addEventListener("change", () => { showPreview(); });
   if (f.type === "bool") label.prepend(input); else label.append(input);
   return label;
@@ -58,9 +59,11 @@ function showFields() {
   $("fields").replaceChildren(...backend.fields.map(field), ...state.controls.recipe.map(field));
 }
 
-function options() {
+// The values of the controls that apply to `scope` ("file": the video; "live": the webcam).
+function options(scope = "file") {
   const values = { backend: $("backend").value };
   for (const input of $("fields").querySelectorAll("[data-name]")) {
+    if (!input.dataset.scopes.split(" ").includes(scope)) continue;
     const type = input.dataset.type;
     if (type === "bool") { if (input.checked) values[input.dataset.name] = true; continue; }
     if (input.value === "") continue;
@@ -265,7 +268,7 @@ async function camLoop() {
     const sent = performance.now();
     let cartoon;
     try {
-      cartoon = await api(`/api/live?options=${encodeURIComponent(JSON.stringify(options()))}`, { method: "POST", body: blob });
+      cartoon = await api(`/api/live?options=${encodeURIComponent(JSON.stringify(options("live")))}`, { method: "POST", body: blob });
     } catch (e) {
       $("cam-error").textContent = e.message;
       stopCamera();
