@@ -42,7 +42,7 @@ class BlockingBackend:
 
 
 class Served:
-    """`vidtoon serve --port 0 ARGS` in a subprocess: the URL from its first stderr line;
+    """`vidtoon serve --port 0 ARGS` in a subprocess: the URL from its "serving on" line;
     stop() sends Ctrl-C and returns (exit code, the rest of stderr)."""
 
     def __init__(self, *args, env=None, timeout=60.0):
@@ -57,12 +57,14 @@ class Served:
         self._lines: queue.Queue = queue.Queue()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        first = self._lines.get(timeout=timeout)
-        match = re.search(r"serving on (http://\S+)", first or "")
-        if match is None:
-            self.proc.kill()
-            raise AssertionError(f"vidtoon serve said {first!r}")
-        self.first, self.url = first, match[1]
+        said = []
+        while (line := self._lines.get(timeout=timeout)) is not None:  # the line, or the end of stderr
+            said.append(line)
+            if match := re.search(r"serving on (http://\S+)", line):
+                self.first, self.url = line, match[1]
+                return
+        self.proc.kill()
+        raise AssertionError(f"vidtoon serve ended saying {''.join(said)!r}")
 
     def _read(self):
         for line in self.proc.stderr:
