@@ -1,6 +1,7 @@
 """The queue's numbers (frames, fps, ETA) come from the pipeline's progress events,
 as the CLI's bar does; errors inside a run are the CLI's one line."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,17 @@ def test_an_error_inside_the_run_is_the_cli_line_with_the_uploads_name(serve, st
     assert failed["state"] == "failed"
     assert failed["error"] == "error: beach day.mp4: decoding failed at frame 3 (Invalid data)"
     assert [p.name for p in store.outputs.iterdir()] == []
+
+
+def test_a_salvaged_input_says_what_was_lost_as_the_cli_does(serve, clip, tmp_path):
+    from faults import faststart, truncate
+
+    whole = clip("whole.mp4", frames=30).path
+    cut = truncate(faststart(whole, tmp_path / "fast.mp4"), tmp_path / "cut.mp4", 0.5)
+    client = serve()
+    upload_id = upload(client, cut, name="whole.mp4").json()["id"]
+    job = client.post("/api/jobs", json={"upload": upload_id, "options": {}}).json()
+    done = wait_for_job(client, job["id"])
+    assert done["state"] == "done", done
+    warnings = [n for n in done["notes"] if n.startswith("warning: ")]
+    assert len(warnings) == 1 and re.fullmatch(r"warning: whole\.mp4: the file is cut short: salvaged \d+ of 30 frames", warnings[0]), warnings

@@ -53,7 +53,7 @@ class WebJob:
         eta = (self.total - self.done) / fps if fps and self.total and self.state == "running" else None
         return {"id": self.id, "upload": self.upload, "name": self.name, "state": self.state, "done": self.done,
                 "total": self.total, "fps": fps, "seconds": self.seconds, "eta": max(0.0, eta) if eta is not None else None,
-                "error": self.error, "notes": self.notes[-5:]}
+                "error": self.error, "notes": self.notes}
 
 
 class JobProgress:
@@ -81,10 +81,10 @@ class JobProgress:
 class Queue:
     """Jobs in order; one worker thread runs them one at a time."""
 
-    def __init__(self, message: Callable[[Exception, str], str], backend: object = None) -> None:
+    def __init__(self, message: Callable[[Exception | str, str], str], backend: object = None) -> None:
         self.jobs: dict[str, WebJob] = {}
         self._waiting: deque[WebJob] = deque()
-        self._message = message  # (error, upload id) -> the one-line error for the page
+        self._message = message  # (error or warning, upload id) -> its line with the upload's own name
         self._backend = backend  # tests: a backend object instead of the recipe's
         self._wake = threading.Condition()
         self._closed = False
@@ -132,7 +132,7 @@ class Queue:
                 job.state = "running"
             try:
                 result = run(Job(job.source, job.output), job.recipe, JobProgress(job), self._backend)
-                job.notes.extend("warning: " + printable(w) for w in result.warnings)
+                job.notes.extend("warning: " + printable(self._message(w, job.upload)) for w in result.warnings)
                 job.state = "done"
             except Cancelled:
                 job.state = "cancelled"

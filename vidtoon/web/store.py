@@ -80,8 +80,8 @@ class Store:
             raise NotFound(rel)  # a symbolic link out of the folder, or a folder
         return real
 
-    def message(self, error: Exception, upload_id: str) -> str:
-        """The CLI's one-line error, with the upload's own name in place of its stored path."""
+    def message(self, error: Exception | str, upload_id: str) -> str:
+        """The CLI's one-line error (or warning), with the upload's own name in place of its stored path."""
         text = str(error)
         path = self.names.get(upload_id)
         if path is not None:

@@ -185,11 +185,13 @@ function jobItem(job) {
     cancel.addEventListener("click", () => api(`/api/jobs/${job.id}/cancel`, { method: "POST" }).then(poll, (e) => say(e.message)));
     item.append(cancel);
   }
-  if (job.error) {
-    const error = document.createElement("p");
-    error.className = "error";
-    error.textContent = job.error;
-    item.append(error);
+  // What the CLI says even with --quiet: the error, and what was lost from a damaged input.
+  for (const line of [job.error, ...job.notes.filter((n) => n.startsWith("warning: "))]) {
+    if (!line) continue;
+    const said = document.createElement("p");
+    said.className = line.startsWith("warning: ") ? "warning" : "error";
+    said.textContent = line;
+    item.append(said);
   }
   return item;
 }
