@@ -31,11 +31,21 @@ class BlockingBackend:
 
     def __init__(self):
         self.entered, self.release = threading.Event(), threading.Event()
+        self.calls = 0
+        self._counted = threading.Condition()
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
+        with self._counted:
+            self.calls += 1
+            self._counted.notify_all()
         self.entered.set()
         assert self.release.wait(60), "never released"
         return batch.copy()
+
+    def wait_for_calls(self, count: int, timeout: float = 60.0) -> bool:
+        """True once `count` calls have begun (they may all be waiting to be released)."""
+        with self._counted:
+            return self._counted.wait_for(lambda: self.calls >= count, timeout)
 
     def reset(self):
         pass

@@ -2,10 +2,11 @@
 as the CLI's bar does; errors inside a run are the CLI's one line."""
 
 import re
+import threading
 from pathlib import Path
 
 import pytest
-from web_helpers import upload, wait_for_job
+from web_helpers import BlockingBackend, upload, wait_for_job
 
 from vidtoon.config import Recipe
 from vidtoon.errors import InputError
@@ -72,3 +73,44 @@ def test_a_salvaged_input_says_what_was_lost_as_the_cli_does(serve, clip, tmp_pa
     assert done["state"] == "done", done
     warnings = [n for n in done["notes"] if n.startswith("warning: ")]
     assert len(warnings) == 1 and re.fullmatch(r"warning: whole\.mp4: the file is cut short: salvaged \d+ of 30 frames", warnings[0]), warnings
+
+
+def frame_jpeg():
+    import cv2
+    import numpy as np
+
+    return cv2.imencode(".jpg", np.full((48, 64, 3), 128, np.uint8))[1].tobytes()
+
+
+def test_a_gpu_job_holds_the_gpu_against_previews_and_the_webcam(serve, clip, monkeypatch):
+    from vidtoon.web.gpu import Gpu
+
+    monkeypatch.setattr(Gpu, "wanted", staticmethod(lambda recipe: True))  # as pix2pix's spec says
+    backend = BlockingBackend()
+    client = serve(backend)
+    upload_id = upload(client, clip(frames=8).path).json()["id"]
+    job = client.post("/api/jobs", json={"upload": upload_id, "options": {}}).json()
+    assert backend.entered.wait(60)
+    busy = client.post("/api/preview", json={"upload": upload_id, "frame": 0, "options": {}})
+    assert busy.status_code == 409 and busy.json()["error"].startswith("error: a classic job is using the GPU;"), busy.text
+    assert client.post("/api/live", content=frame_jpeg()).status_code == 409
+    backend.release.set()
+    assert wait_for_job(client, job["id"])["state"] == "done"
+    assert client.post("/api/preview", json={"upload": upload_id, "frame": 0, "options": {}}).status_code == 200
+
+
+def test_a_cpu_job_lets_previews_run_beside_it(serve, clip):
+    backend = BlockingBackend()
+    client = serve(backend)
+    upload_id = upload(client, clip(frames=8).path).json()["id"]
+    job = client.post("/api/jobs", json={"upload": upload_id, "options": {}}).json()
+    assert backend.entered.wait(60)
+    answers = []
+    preview = threading.Thread(target=lambda: answers.append(
+        client.post("/api/preview", json={"upload": upload_id, "frame": 0, "options": {}})))
+    preview.start()
+    assert backend.wait_for_calls(2)  # the preview is in the backend while the job is too
+    backend.release.set()
+    preview.join(60)
+    assert answers[0].status_code == 200
+    assert wait_for_job(client, job["id"])["state"] == "done"

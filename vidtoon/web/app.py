@@ -13,7 +13,7 @@
     GET  /batch/PATH              --batch-dir's report.html and outputs, read-only
 
 Errors are the CLI's one line, as {"error": "error: ..."} with status 400 (bad input),
-404 (no such upload or job), 413 (upload too large) or 503 (backend not available).
+404 (no such upload or job), 409 (a GPU job holds the GPU), 413 (upload too large) or 503 (backend not available).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from ..config import LIVE
 from ..errors import BackendUnavailable, VidtoonError
 from ..io.probe import probe
 from ..progress import printable
+from .gpu import Gpu, GpuBusy
 from .jobs import Queue, WebJob
 from .looks import Pictures, controls, jpeg, recipe_from, unjpeg
 from .store import NotFound, Store, size_text
@@ -54,12 +55,13 @@ def error(message: str, status: int = 400) -> JSONResponse:
 def create_app(store: Store, backend: object = None) -> Starlette:
     """The app, serving from `store`; `backend` (tests) replaces every recipe's backend."""
     queue: Queue | None = None
-    pictures = Pictures(backend)
+    gpu = Gpu()
+    pictures = Pictures(gpu, backend)
 
     @asynccontextmanager
     async def lifespan(app: Starlette):
         nonlocal queue
-        queue = Queue(store.message, backend)
+        queue = Queue(store.message, gpu, backend)
         try:
             yield
         finally:
@@ -67,7 +69,7 @@ def create_app(store: Store, backend: object = None) -> Starlette:
             pictures.frames.close()
 
     def failure(e: Exception, upload_id: str = "") -> JSONResponse:
-        status = 503 if isinstance(e, BackendUnavailable) else 400
+        status = 409 if isinstance(e, GpuBusy) else 503 if isinstance(e, BackendUnavailable) else 400
         return error("error: " + printable(store.message(e, upload_id)), status)
 
     async def page(request: Request) -> Response:

@@ -19,6 +19,7 @@ from pathlib import Path
 from ..config import Job, Recipe
 from ..errors import VidtoonError
 from ..progress import printable
+from .gpu import Gpu
 
 
 class Cancelled(Exception):
@@ -81,11 +82,12 @@ class JobProgress:
 class Queue:
     """Jobs in order; one worker thread runs them one at a time."""
 
-    def __init__(self, message: Callable[[Exception | str, str], str], backend: object = None) -> None:
+    def __init__(self, message: Callable[[Exception | str, str], str], gpu: Gpu, backend: object = None) -> None:
         self.jobs: dict[str, WebJob] = {}
         self._waiting: deque[WebJob] = deque()
         self._message = message  # (error or warning, upload id) -> its line with the upload's own name
         self._backend = backend  # tests: a backend object instead of the recipe's
+        self._gpu = gpu
         self._wake = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._work, name="vidtoon-web-jobs", daemon=True)
@@ -131,7 +133,8 @@ class Queue:
                 job = self._waiting.popleft()
                 job.state = "running"
             try:
-                result = run(Job(job.source, job.output), job.recipe, JobProgress(job), self._backend)
+                with self._gpu.job(job.recipe):
+                    result = run(Job(job.source, job.output), job.recipe, JobProgress(job), self._backend)
                 job.notes.extend("warning: " + printable(self._message(w, job.upload)) for w in result.warnings)
                 job.state = "done"
             except Cancelled:

@@ -22,6 +22,7 @@ from ..config import FILE, LIVE, Flag, Recipe, cli_fields
 from ..errors import InputError, SettingsError
 from ..live.looks import live_recipe
 from .frames import Scrubber
+from .gpu import Gpu
 
 PREVIEW_SIDE = 640  # px: the long side of the frame slider's before/after pictures
 RECIPE_FIELDS = ("stabilize", "compare")  # the Recipe's own options the page offers
@@ -116,22 +117,23 @@ class Pictures:
     """Cartoons of single pictures. Preview frames (frames.py) and built cartoonizers
     are kept (a few), so moving a control re-runs only the backend on one small frame."""
 
-    def __init__(self, backend: object = None) -> None:
+    def __init__(self, gpu: Gpu, backend: object = None) -> None:
         self.frames = Scrubber(shrink)
+        self._gpu = gpu
         self._cartoonizers: OrderedDict[tuple[str, bool], Cartoonizer] = OrderedDict()
         self._backend = backend  # tests: a backend object instead of the recipe's
         self._lock = threading.Lock()  # one backend call at a time (the models are not thread-safe)
 
     def preview(self, source: Path, frame: int, recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
         """Frame `frame` of the video at `source`, at preview size, and its cartoon."""
-        with self._lock:
+        with self._lock, self._gpu.frame(recipe):
             before = self.frames.frame(source, frame)
             one = dataclasses.replace(recipe, stabilize=False)  # one frame: no motion to follow
             return before, self._cartoonizer(one, live=False)(before[None])[0]
 
     def live(self, rgb: np.ndarray, recipe: Recipe) -> np.ndarray:
         """A webcam frame's cartoon; the same cartoonizer carries from frame to frame (--stabilize)."""
-        with self._lock:
+        with self._lock, self._gpu.frame(recipe):
             return self._cartoonizer(recipe, live=True)(rgb[None])[0]
 
     def _cartoonizer(self, recipe: Recipe, live: bool) -> Cartoonizer:
