@@ -12,7 +12,8 @@ from vidtoon.cli import ExitStatus, main
 
 
 @pytest.mark.parametrize(("sig", "code", "said"), [(signal.SIGINT, ExitStatus.INTERRUPTED, "interrupted"),
-                                                   (signal.SIGTERM, ExitStatus.TERMINATED, "")])
+                                                   (signal.SIGTERM, ExitStatus.TERMINATED, ""),
+                                                   (signal.SIGHUP, ExitStatus.HANGUP, "")])
 def test_serve_prints_the_url_serves_and_removes_its_folder_when_stopped(tmp_path, clip, sig, code, said):
     temp = tmp_path / "temp"
     temp.mkdir()

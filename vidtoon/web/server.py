@@ -16,7 +16,7 @@ from .store import Store
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server, but a Ctrl-C or SIGTERM that stopped it is raised again only
+    """uvicorn's server, but a Ctrl-C, SIGTERM or SIGHUP that stopped it is raised again only
     after its event loop has ended, so that vidtoon's main() handles it as for every
     command (one line, exit 130/143) instead of the event loop printing a traceback."""
 
@@ -24,7 +24,10 @@ class _Server(uvicorn.Server):
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
-        originals = {sig: signal.signal(sig, self.handle_exit) for sig in HANDLED_SIGNALS}
+        wanted = [*HANDLED_SIGNALS]
+        if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # nohup: keep ignoring
+            wanted.append(signal.SIGHUP)  # a closed terminal: shut down as for Ctrl-C
+        originals = {sig: signal.signal(sig, self.handle_exit) for sig in wanted}
         try:
             yield
         finally:
