@@ -2,6 +2,7 @@
 the upload limit, cancel leaving nothing behind."""
 
 import re
+import threading
 
 import av
 import cv2
@@ -162,11 +163,15 @@ def test_closing_the_app_cancels_the_running_job_and_removes_its_file(store, cli
     from vidtoon.web.app import create_app
 
     backend = BlockingBackend()
-    with TestClient(create_app(store, backend)) as client:
+    app = create_app(store, backend)
+    with TestClient(app) as client:
         upload_id = upload(client, clip(frames=24).path).json()["id"]
-        client.post("/api/jobs", json={"upload": upload_id, "options": {}})
+        job_id = client.post("/api/jobs", json={"upload": upload_id, "options": {}}).json()["id"]
         assert backend.entered.wait(60)
-        backend.release.set()  # the job goes on until the shutdown cancels it
+        job = app.state.queue.jobs[job_id]
+        # The backend goes on only once the shutdown has cancelled the job, so the job is mid-run then.
+        threading.Thread(target=lambda: job.cancel.wait(60) and backend.release.set(), daemon=True).start()
+    assert job.state == "cancelled"
     assert files_in(store.outputs) == []
     store.close()
     assert not store.root.exists()

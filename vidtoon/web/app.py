@@ -61,7 +61,7 @@ def create_app(store: Store, backend: object = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette):
         nonlocal queue
-        queue = Queue(store.message, gpu, backend)
+        queue = app.state.queue = Queue(store.message, gpu, backend)
         try:
             yield
         finally:
