@@ -219,3 +219,18 @@ def test_the_pix2pix_options_go_through_the_same_fields(serve, clip, tiny_model)
     assert (answer.json()["width"], answer.json()["height"]) == (64, 48)
     one_line_error(client.post("/api/preview", json={"upload": upload_id, "options": {**options, "size": "big"}}), 400,
                    r"^error: .*big")
+
+
+def test_a_bug_in_a_route_is_one_line_too(store, monkeypatch):
+    from starlette.testclient import TestClient
+
+    from vidtoon.web import app as web_app
+
+    def boom():
+        raise RuntimeError("no such thing\nsecond line")
+
+    monkeypatch.setattr(web_app, "controls", boom)
+    with TestClient(web_app.create_app(store), raise_server_exceptions=False) as client:
+        answer = client.get("/api/controls")
+    assert answer.status_code == 500
+    assert answer.json()["error"] == "unexpected error: RuntimeError: no such thing\\nsecond line (a bug: see the server's log)"

@@ -211,4 +211,8 @@ def create_app(store: Store, backend: object = None) -> Starlette:
         Route("/batch/{path:path}", batch),
         Mount("/static", StaticFiles(directory=STATIC)),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    async def unexpected(request: Request, e: Exception) -> Response:
+        # A bug: the page gets the CLI's line for it; uvicorn logs the traceback on stderr.
+        return error(f"unexpected error: {type(e).__name__}: {printable(str(e))} (a bug: see the server's log)", 500)
+
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: unexpected})
