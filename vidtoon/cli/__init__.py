@@ -6,6 +6,7 @@
     vidtoon batch clips/ -o cartoons/ [--recursive] [--jobs N] [--ray [ADDRESS]] ...  batch.py
     vidtoon metrics in.mp4 out.mp4 [--json] [--plot plot.png] [--sheet sheet.png]     metrics.py
     vidtoon webcam [--device 0 | --source FILE_OR_URL] [--record out.mp4] ...        webcam.py
+    vidtoon serve [--host 127.0.0.1] [--port 7860] [--open] [--batch-dir DIR]        serve.py
 
 main.py builds the parser and maps errors to exit codes (status.py); the
 options that say how frames become cartoons come from the settings classes

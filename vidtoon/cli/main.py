@@ -14,11 +14,11 @@ from rich.markup import escape
 from .. import __version__
 from ..errors import VidtoonError
 from ..progress import printable
-from . import batch, cartoonize, info, metrics, webcam
+from . import batch, cartoonize, info, metrics, serve, webcam
 from .options import common_options
 from .status import ExitStatus, exit_status
 
-COMMANDS = (cartoonize, batch, info, metrics, webcam)  # each adds its subcommand(s)
+COMMANDS = (cartoonize, batch, info, metrics, webcam, serve)  # each adds its subcommand(s)
 
 
 def build_parser() -> argparse.ArgumentParser:
