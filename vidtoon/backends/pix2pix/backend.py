@@ -80,7 +80,7 @@ class Pix2PixBackend:
         self.device = torch.device(device) if device is not None else parts.unet.device
         self.dtype = parts.unet.dtype
         self.batch_size = batch_size or AUTO_BATCH.get(self.device.type, 4)
-        self.guided = ip2p.is_guided(settings.guidance, settings.image_guidance)
+        self.branches = ip2p.branches(settings.guidance, settings.image_guidance)  # UNet samples per frame and step
         # A private scheduler: its state (step index, history) is per batch, not shared.
         self.scheduler = type(parts.scheduler).from_config(parts.scheduler.config)
         refusal = ip2p.part_way_refusal(self.scheduler) if settings.reuse_latents else ""
@@ -204,7 +204,7 @@ class Pix2PixBackend:
 
         if self.anchors is None:
             return nullcontext()
-        return crossframe.installed(self.parts.unet, self.anchors, groups=3 if self.guided else 1)
+        return crossframe.installed(self.parts.unet, self.anchors, groups=self.branches)
 
     def initial_latents(self, image_latents: Any) -> tuple[Any, int]:
         """(latents, first step) for a batch: the clip's one noise tensor for every frame,
@@ -239,7 +239,7 @@ class Pix2PixBackend:
         from . import ip2p
 
         if self._embeds is None:
-            self._embeds = ip2p.encode_prompt(self.parts.tokenizer, self.parts.text_encoder, self.settings.prompt, self.guided)
+            self._embeds = ip2p.encode_prompt(self.parts.tokenizer, self.parts.text_encoder, self.settings.prompt, self.branches)
         return self._embeds
 
     def _clip_noise(self, shape: tuple[int, ...]) -> Any:

@@ -5,12 +5,13 @@ its own, so every frame borrows the anchor's appearance. Cross-attention to the
 text (attn2) is left alone.
 
     anchors = Anchors()                                   # one per clip; clear() for the next
-    with installed(unet, anchors, groups=3 if guided else 1):
+    with installed(unet, anchors, groups=ip2p.branches(guidance, image_guidance)):
         ip2p.denoise(anchors.track(unet), ...)
 
 Batch layout: under guidance the UNet sees [text | image | none] blocks, each in
-frame order (ip2p.py), so `groups` must be 3 and each block has its own anchor
-(frame 0 of the block); without guidance, 1. A wrong value runs silently and
+frame order (ip2p.py; [text | image] at image guidance 1), so `groups` must be the
+number of branches and each block has its own anchor (frame 0 of the block);
+without guidance, 1. A wrong value runs silently and
 mixes branches. The anchor is kept ACROSS batches: the first batch of a clip
 records frame 0's keys/values per (layer, timestep); every later batch reuses
 them, so the anchor stays the clip's first frame whatever the batching.
