@@ -3,7 +3,8 @@
 part (settings, options, whether it can run here); the rest loads with it:
 
     backend.py     Pix2PixBackend: batches of frames through the model
-    ip2p.py        the denoising loop with InstructPix2Pix's 3-way guidance
+    ip2p.py        the denoising loop with InstructPix2Pix's 3-way guidance (2 or 1 UNet samples where exact)
+    schedulers.py  --scheduler: the sampler, built from the model's own scheduler config
     models.py      finding the weights (folder or HF cache) and loading them safely
     crossframe.py  --cross-frame: self-attention reads the clip's first frame
     latents.py     --reuse-latents: start from the previous frame's warped result
@@ -22,6 +23,7 @@ from typing import Any
 from ...config import FILE, IMAGE, LIVE, check_bool, check_int, check_number, option
 from ...errors import SettingsError
 from .. import BackendSpec
+from .schedulers import SCHEDULERS
 
 MODEL_ID = "instruction-tuning-sd/cartoonizer"  # the InstructPix2Pix cartoonizer fine-tune
 TAESD_MODEL = "madebyollin/taesd"  # the tiny VAE decoder that --fast-vae uses when given no id or folder
@@ -51,6 +53,9 @@ class Pix2PixSettings:
                         "save_pretrained", metavar="ID_OR_DIR")
     prompt: str = option("Cartoonize the following image", "--prompt", "the instruction the model was tuned on")
     steps: int = option(20, "--steps", "denoising steps, 1-200; fewer is faster and rougher")
+    scheduler: str = option("model", "--scheduler", "the sampler: model (the model's own: Euler ancestral for the "
+                            "cartoonizer), euler-a, euler, ddim, dpm++ (DPM-Solver++ 2M, Karras sigmas: 8-10 steps), "
+                            "unipc, lcm (with an LCM LoRA, 4 steps)", choices=tuple(SCHEDULERS), metavar="NAME")
     image_guidance: float = option(1.5, "--image-guidance", "how closely the output follows the input frame")
     guidance: float = option(7.0, "--guidance", "how strongly the output follows the prompt")
     seed: int = option(0, "--seed", "the clip's one noise seed: same input, same output")
@@ -87,6 +92,8 @@ class Pix2PixSettings:
         if not self.prompt.strip():
             raise SettingsError("--prompt is empty; give an instruction such as 'Cartoonize the following image'")
         check_int("--steps", self.steps, 1, 200)
+        if self.scheduler not in SCHEDULERS:
+            raise SettingsError(f"--scheduler must be one of {', '.join(SCHEDULERS)}, got {self.scheduler!r}")
         check_number("--image-guidance", self.image_guidance, 0.0, 20.0)
         check_number("--guidance", self.guidance, 0.0, 50.0)
         check_int("--seed", self.seed, 0, 2**63 - 1)

@@ -35,7 +35,7 @@ import numpy as np
 
 from ...errors import BackendUnavailable, SettingsError
 from .. import check_batch
-from . import Pix2PixSettings, crossframe
+from . import Pix2PixSettings, crossframe, schedulers
 from .latents import LatentReuse
 from .vae import VaeChunks
 
@@ -81,12 +81,13 @@ class Pix2PixBackend:
         self.dtype = parts.unet.dtype
         self.batch_size = batch_size or AUTO_BATCH.get(self.device.type, 4)
         self.branches = ip2p.branches(settings.guidance, settings.image_guidance)  # UNet samples per frame and step
-        # A private scheduler: its state (step index, history) is per batch, not shared.
-        self.scheduler = type(parts.scheduler).from_config(parts.scheduler.config)
+        # A private scheduler (--scheduler, from the model's config): its state (step index,
+        # history) is per batch, not shared.
+        self.scheduler = schedulers.make(settings.scheduler, parts.scheduler)
         refusal = ip2p.part_way_refusal(self.scheduler) if settings.reuse_latents else ""
         if refusal:
             raise SettingsError(f"--reuse-latents: the model's scheduler {refusal}; run without --reuse-latents "
-                                f"or with a model whose scheduler can (Euler ancestral, DDIM, PNDM, DDPM)")
+                                f"or choose one with --scheduler (each of its choices but model can)")
         tokens, limit = ip2p.token_count(parts.tokenizer, settings.prompt), parts.tokenizer.model_max_length
         if tokens > limit:
             raise SettingsError(f"--prompt is {tokens} tokens long; the model reads at most {limit}, shorten it")
@@ -95,6 +96,8 @@ class Pix2PixBackend:
             if decoder is not None:
                 decoder.to(memory_format=torch.channels_last)
         self.summary = f"{settings.model} on {self.device} in {str(self.dtype).removeprefix('torch.')}"
+        if settings.scheduler != "model":
+            self.summary += f", {schedulers.describe(settings.scheduler, self.scheduler)}"
         if decoder is not None:
             self.summary += f", decoding with {settings.fast_vae}"
         if self.device.type == "cpu":
