@@ -5,6 +5,7 @@ part (settings, options, whether it can run here); the rest loads with it:
     backend.py     Pix2PixBackend: batches of frames through the model
     ip2p.py        the denoising loop with InstructPix2Pix's 3-way guidance (2 or 1 UNet samples where exact)
     schedulers.py  --scheduler: the sampler, built from the model's own scheduler config
+    lora.py        --lora: a LoRA (e.g. LCM-LoRA) fused into the model, safetensors only
     models.py      finding the weights (folder or HF cache) and loading them safely
     crossframe.py  --cross-frame: self-attention reads the clip's first frame
     latents.py     --reuse-latents: start from the previous frame's warped result
@@ -80,6 +81,10 @@ class Pix2PixSettings:
     keyframe_every: int = option(1, "--keyframe-every", "diffuse every K-th frame and scene cuts only, warp the "
                                  "result along the motion between them (K times fewer diffusion runs; 1: every "
                                  "frame)", scopes=NOT_IMAGE, metavar="K")
+    lora: str | None = option(None, "--lora", "fuse this LoRA into the model: a .safetensors file, a folder or a "
+                              "Hugging Face id (from its cache), safetensors only; e.g. an LCM LoRA with --scheduler "
+                              "lcm --steps 4", metavar="PATH_OR_ID")
+    lora_scale: float = option(1.0, "--lora-scale", "how strongly --lora applies, 0-4 (0: not at all)", metavar="X")
     fast_vae: str | None = option(None, "--fast-vae", f"decode with the tiny TAESD decoder (AutoencoderTiny; "
                                   f"default id {TAESD_MODEL}): several times faster than the model's VAE, "
                                   "slightly softer pictures", nargs="?", const=TAESD_MODEL, metavar="ID_OR_DIR")
@@ -111,6 +116,11 @@ class Pix2PixSettings:
             raise SettingsError(f"--torch-device must be one of {', '.join(DEVICES)} or cuda:N, got {self.device!r}")
         if self.fast_vae is not None and not (isinstance(self.fast_vae, str) and self.fast_vae.strip()):
             raise SettingsError(f"--fast-vae must be a Hugging Face id or a folder, got {self.fast_vae!r}")
+        if self.lora is not None and not (isinstance(self.lora, str) and self.lora.strip()):
+            raise SettingsError(f"--lora must be a file, a folder or a Hugging Face id, got {self.lora!r}")
+        check_number("--lora-scale", self.lora_scale, 0.0, 4.0)
+        if self.lora is None and self.lora_scale != 1.0:
+            raise SettingsError("--lora-scale needs --lora (the LoRA to scale)")
         if self.dtype not in DTYPES:
             raise SettingsError(f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         check_bool("cross_frame", self.cross_frame)
@@ -185,8 +195,18 @@ def load(settings: Pix2PixSettings, batch_size: int | None = None) -> Any:
 
     device, dtype = pick_device(settings.device, settings.dtype)
     folder = models.locate(settings.model, settings.offline)
+    lora_file = None
+    if settings.lora:
+        from . import lora
+
+        lora_file = lora.locate(settings.lora, settings.offline)  # before the model loads: a refusal comes first
     decoder = models.load_tiny_decoder(settings.fast_vae, settings.offline, device, dtype) if settings.fast_vae else None
-    backend = Pix2PixBackend(models.load_components(folder, device, dtype), settings, device, decoder, batch_size)
+    parts = models.load_components(folder, device, dtype)
+    if lora_file is not None:
+        lora.fuse(parts, lora_file, settings.lora_scale)
+    backend = Pix2PixBackend(parts, settings, device, decoder, batch_size)
+    if lora_file is not None:
+        backend.summary += f"; LoRA {settings.lora} fused at scale {settings.lora_scale:g}"
     if settings.keyframe_every > 1:
         from .keyframes import KeyframeBackend
 

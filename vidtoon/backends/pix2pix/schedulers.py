@@ -17,7 +17,7 @@ from typing import Any
 
 # name -> (diffusers class, settings over the model's config, what it is)
 SCHEDULERS: dict[str, tuple[str, dict[str, Any], str]] = {
-    "model": ("", {}, "the model's own (the cartoonizer's: Euler ancestral)"),
+    "model": ("", {}, "the model's own"),
     "euler-a": ("EulerAncestralDiscreteScheduler", {}, "Euler ancestral"),
     "euler": ("EulerDiscreteScheduler", {}, "Euler"),
     # Stable Diffusion's DDIM settings: the defaults (clip_sample, alpha one) are for pixel models.
@@ -25,7 +25,7 @@ SCHEDULERS: dict[str, tuple[str, dict[str, Any], str]] = {
     "dpm++": ("DPMSolverMultistepScheduler", dict(algorithm_type="dpmsolver++", solver_order=2,
                                                   use_karras_sigmas=True), "DPM-Solver++ 2M, Karras sigmas"),
     "unipc": ("UniPCMultistepScheduler", {}, "UniPC"),
-    "lcm": ("LCMScheduler", {}, "LCM (with an LCM LoRA: --lora, 4 steps)"),
+    "lcm": ("LCMScheduler", {}, "LCM"),
 }
 
 
@@ -47,5 +47,5 @@ def make(name: str, base: Any) -> Any:
 
 
 def describe(name: str, scheduler: Any) -> str:
-    """For the backend's summary: 'DPM-Solver++ 2M, Karras sigmas (DPMSolverMultistepScheduler)'."""
-    return f"{SCHEDULERS[name][2]} ({type(scheduler).__name__})" if name != "model" else type(scheduler).__name__
+    """For the backend's summary: 'scheduler DPM-Solver++ 2M, Karras sigmas (DPMSolverMultistepScheduler)'."""
+    return f"scheduler {SCHEDULERS[name][2]} ({type(scheduler).__name__})"
