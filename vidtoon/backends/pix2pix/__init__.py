@@ -81,6 +81,8 @@ class Pix2PixSettings:
     keyframe_every: int = option(1, "--keyframe-every", "diffuse every K-th frame and scene cuts only, warp the "
                                  "result along the motion between them (K times fewer diffusion runs; 1: every "
                                  "frame)", scopes=NOT_IMAGE, metavar="K")
+    compile: bool = option(False, "--compile", "compile the UNet (torch.compile): faster on a GPU once compiled; the "
+                           "first batch waits for the compile (minutes the first time, then cached)")
     lora: str | None = option(None, "--lora", "fuse this LoRA into the model: a .safetensors file, a folder or a "
                               "Hugging Face id (from its cache), safetensors only; e.g. an LCM LoRA with --scheduler "
                               "lcm --steps 4", metavar="PATH_OR_ID")
@@ -124,6 +126,7 @@ class Pix2PixSettings:
         if self.dtype not in DTYPES:
             raise SettingsError(f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         check_bool("cross_frame", self.cross_frame)
+        check_bool("compile", self.compile)
         if self.reuse_latents is not None:
             check_number("--reuse-latents", self.reuse_latents, 0.0, 1.0)
             if self.reuse_latents == 0:  # 0 means off, stored as None so equal settings compare equal

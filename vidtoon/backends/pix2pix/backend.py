@@ -16,7 +16,7 @@ Each call runs its frames in GPU batches of at most `batch_size` frames:
    steadier video: --cross-frame (crossframe.py: self-attention reads the clip's
    first frame), --reuse-latents (latents.py: start from the previous frame's
    warped result part way, one frame at a time); --keyframe-every wraps the whole
-   backend (keyframes.py).
+   backend (keyframes.py). --compile: the loop calls the torch.compile'd UNet.
 5. The VAE decodes (or, with --fast-vae, the tiny TAESD decoder); the pictures
    are resized back to the source size and rounded to uint8.
 
@@ -29,6 +29,8 @@ when this backend is chosen.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -65,6 +67,7 @@ class Pix2PixBackend:
     """InstructPix2Pix over a batch of frames; see the module docstring for the steps."""
 
     name = "pix2pix"
+    compile_backend: Any = "inductor"  # torch.compile's backend for --compile (tests trace with a cheaper one)
 
     def __init__(self, parts: Any, settings: Pix2PixSettings = Pix2PixSettings(), device: Any = None,
                  decoder: Any = None, batch_size: int | None = None) -> None:
@@ -102,11 +105,17 @@ class Pix2PixBackend:
             self.summary += f", decoding with {settings.fast_vae}"
         if self.device.type == "cpu":
             self.summary += "; " + CPU_NOTE
+        self.unet = parts.unet  # what the loop calls: with --compile, the compiled UNet
+        if settings.compile:
+            self.unet = compile_unet(parts.unet, self.compile_backend)
+            self.summary += (f"; UNet compiled: the first batch (and each new frame size) waits for the compile, "
+                             f"minutes the first time, kernels kept in {os.environ['TORCHINDUCTOR_CACHE_DIR']}")
         self.vae_chunks = VaeChunks(self.device)  # the VAE stages in memory-sized chunks
         self._embeds: Any = None  # prompt embeddings, computed on the first call
         self._noise: Any = None  # the clip's initial noise, drawn on its first frame
         # Temporal options (off by default): per-clip state, cleared by reset().
         self.anchors = crossframe.Anchors() if settings.cross_frame else None
+        self._processors: Any = None  # the cross-frame attention processors, made on the first batch
         self.reuse = LatentReuse(settings.reuse_latents, settings.steps) if settings.reuse_latents else None
         if self.anchors is not None:
             self.summary += "; cross-frame attention"
@@ -188,9 +197,9 @@ class Pix2PixBackend:
 
         s = self.settings
         generators = [torch.Generator("cpu").manual_seed(self._step_seed()) for _ in range(len(latents))]
-        unet = self.anchors.track(self.parts.unet) if self.anchors is not None else self.parts.unet
-        return ip2p.denoise(unet, self.scheduler, latents, image_latents, self._prompt_embeds(),
-                            s.guidance, s.image_guidance, generators, start)
+        on_step = self.anchors.at if self.anchors is not None else None
+        return ip2p.denoise(self.unet, self.scheduler, latents, image_latents, self._prompt_embeds(),
+                            s.guidance, s.image_guidance, generators, start, on_step)
 
     def _denoise_reused(self, frame: np.ndarray, image_latent: Any) -> Any:
         """One frame with --reuse-latents (latents.py); keeps its result for the next."""
@@ -207,7 +216,9 @@ class Pix2PixBackend:
 
         if self.anchors is None:
             return nullcontext()
-        return crossframe.installed(self.parts.unet, self.anchors, groups=self.branches)
+        if self._processors is None:  # the same ones on every batch: a compiled UNet is not recompiled
+            self._processors = self.anchors.processors(self.parts.unet, groups=self.branches)
+        return crossframe.installed(self.parts.unet, self._processors)
 
     def initial_latents(self, image_latents: Any) -> tuple[Any, int]:
         """(latents, first step) for a batch: the clip's one noise tensor for every frame,
@@ -259,6 +270,20 @@ class Pix2PixBackend:
     def _step_seed(self) -> int:
         # Not the noise's own seed, so the first step's noise is not the initial noise again.
         return (self.settings.seed + 1) % 2**63
+
+
+def compile_unet(unet: Any, backend: Any = "inductor") -> Any:
+    """torch.compile of the UNet, shapes fixed (a clip's frames share one size), its kernels
+    kept in a persistent cache (TORCHINDUCTOR_CACHE_DIR, unless set: inductor_cache())."""
+    import torch
+
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(inductor_cache()))
+    return torch.compile(unet, backend=backend, dynamic=False)
+
+
+def inductor_cache() -> Path:
+    """~/.cache/vidtoon/inductor (or under $XDG_CACHE_HOME)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vidtoon" / "inductor"
 
 
 def _tune_for_cuda(parts: Any) -> None:

@@ -26,6 +26,7 @@ frame's latents); part_way_refusal() says which schedulers cannot do that.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -85,10 +86,13 @@ def denoise(
     image_guidance: float,
     generators: list[torch.Generator],
     start: int = 0,
+    on_step: Callable[[float], None] | None = None,
 ) -> torch.Tensor:
     """Run the scheduler's steps from `start` on; `scheduler.set_timesteps` must have run.
     latents: (N, 4, h, w), already scaled for the first step; image_latents: (N, 4, h, w);
-    embeds from encode_prompt, one row per branch; one generator per frame (the ancestral noise)."""
+    embeds from encode_prompt, one row per branch; one generator per frame (the ancestral noise).
+    on_step(timestep) before each UNet call, with the timestep as a Python float (read from
+    the device once per run, not once per step: cross-frame attention keys its store by it)."""
     n, count = latents.shape[0], embeds.shape[0]
     if count == 2 and image_guidance != 1.0:
         raise ValueError(f"two-branch guidance is exact only at image guidance 1, not {image_guidance}")
@@ -100,7 +104,10 @@ def denoise(
     if start and hasattr(scheduler, "set_begin_index"):  # schedulers that count their steps
         scheduler.set_begin_index(start * scheduler.order)
     # 2. The loop: scale, concatenate the image latents as extra channels, predict, guide, step.
-    for t in timesteps:
+    values = timesteps.tolist() if on_step is not None else []
+    for i, t in enumerate(timesteps):
+        if on_step is not None:
+            on_step(values[i])
         model_input = torch.cat([latents] * count) if count > 1 else latents
         model_input = torch.cat([scheduler.scale_model_input(model_input, t), image_latents], dim=1)
         noise = guide(unet(model_input, t, encoder_hidden_states=embeds, return_dict=False)[0], count,
