@@ -10,6 +10,7 @@ part (settings, options, whether it can run here); the rest loads with it:
     crossframe.py  --cross-frame: self-attention reads the clip's first frame
     latents.py     --reuse-latents: start from the previous frame's warped result
     keyframes.py   --keyframe-every: diffuse keyframes, warp the frames between
+    similar.py     --skip-similar: frames that barely changed skip the model (webcam)
     vae.py         the VAE stages in chunks sized to the free GPU memory, retried smaller
     testing.py     tiny random models, built offline, for tests and benchmarks
 """
@@ -31,6 +32,13 @@ TAESD_MODEL = "madebyollin/taesd"  # the tiny VAE decoder that --fast-vae uses w
 DEVICES = ("auto", "cuda", "mps", "cpu")  # "cuda:N" picks one GPU
 DTYPES = ("auto", "fp16", "bf16", "fp32")
 NOT_IMAGE = frozenset({FILE, LIVE})  # needs the frames before it: nothing to gain on one picture
+
+
+LIVE_STEPS = 4  # live: denoising steps at most (20 by default for files)
+LIVE_MAX_SIDE = 256  # live: long side of the frames it works on, at most
+LIVE_REUSE = 0.5  # live: --reuse-latents unless asked otherwise: half the steps after the first frame
+LIVE_SCHEDULER = "dpm++"  # live: unless asked otherwise; better than Euler ancestral at few steps
+LIVE_SKIP_SIMILAR = 0.98  # live: --skip-similar unless asked otherwise (StreamDiffusion's default)
 
 
 def parse_work_size(text: str) -> tuple[int, int]:
@@ -87,6 +95,11 @@ class Pix2PixSettings:
                               "Hugging Face id (from its cache), safetensors only; e.g. an LCM LoRA with --scheduler "
                               "lcm --steps 4", metavar="PATH_OR_ID")
     lora_scale: float = option(1.0, "--lora-scale", "how strongly --lora applies, 0-4 (0: not at all)", metavar="X")
+    skip_similar: float | None = option(
+        None, "--skip-similar", f"skip the model on a frame that barely changed since the last one it ran on "
+        f"(cosine similarity near THRESHOLD and above; StreamDiffusion's stochastic filter); default "
+        f"{LIVE_SKIP_SIMILAR:g}, 1: off", scopes={LIVE}, type=float, metavar="THRESHOLD",
+    )
     fast_vae: str | None = option(None, "--fast-vae", f"decode with the tiny TAESD decoder (AutoencoderTiny; "
                                   f"default id {TAESD_MODEL}): several times faster than the model's VAE, "
                                   "slightly softer pictures", nargs="?", const=TAESD_MODEL, metavar="ID_OR_DIR")
@@ -132,6 +145,8 @@ class Pix2PixSettings:
             if self.reuse_latents == 0:  # 0 means off, stored as None so equal settings compare equal
                 object.__setattr__(self, "reuse_latents", None)
         check_int("--keyframe-every", self.keyframe_every, 1, 1000)
+        if self.skip_similar is not None:
+            check_number("--skip-similar", self.skip_similar, 0.5, 1.0)
 
     def work_size(self, width: int, height: int) -> tuple[int, int]:
         """The (width, height) a width x height frame is processed at: --size, or scaled
@@ -141,6 +156,9 @@ class Pix2PixSettings:
         scale = min(1.0, self.max_side / max(width, height))
         cap = self.max_side - self.max_side % 8
         return min(cap, _round8(width * scale)), min(cap, _round8(height * scale))
+
+
+DEFAULTS = Pix2PixSettings()
 
 
 def _round8(x: float) -> int:
@@ -164,22 +182,26 @@ def availability(settings: Pix2PixSettings = Pix2PixSettings()) -> tuple[bool, s
     return True, f"a CUDA GPU and the {model} weights are here"
 
 
-LIVE_STEPS = 4  # live: denoising steps at most (20 by default for files)
-LIVE_MAX_SIDE = 256  # live: long side of the frames it works on, at most
-LIVE_REUSE = 0.5  # live: --reuse-latents unless asked otherwise: half the steps after the first frame
-
-
 def live(settings: Pix2PixSettings) -> tuple[Pix2PixSettings, str]:
-    """The fastest settings for live use: few steps, a small work size and latent
-    reuse (frames after the first run only part of the steps). A --size asked
-    for is kept; only the steps come down."""
-    fast = replace(settings, steps=min(settings.steps, LIVE_STEPS), reuse_latents=settings.reuse_latents or LIVE_REUSE)
+    """The fastest settings for live use: few steps, a small work size, latent reuse
+    (frames after the first run only part of the steps), DPM-Solver++ and two guidance
+    branches unless another scheduler or image guidance was asked for, and the similarity
+    filter. A --size asked for is kept; only the steps come down."""
+    fast = replace(settings, steps=min(settings.steps, LIVE_STEPS), reuse_latents=settings.reuse_latents or LIVE_REUSE,
+                   skip_similar=LIVE_SKIP_SIMILAR if settings.skip_similar is None else settings.skip_similar)
     if settings.size is None:
         fast = replace(fast, max_side=min(settings.max_side, LIVE_MAX_SIDE))
+    if settings.scheduler == DEFAULTS.scheduler:
+        fast = replace(fast, scheduler=LIVE_SCHEDULER)
+    if settings.image_guidance == DEFAULTS.image_guidance:  # 1: two UNet samples a step instead of three, exactly
+        fast = replace(fast, image_guidance=1.0)
+    skip = (f"skipping the model on frames that barely changed (similarity {fast.skip_similar:g})"
+            if fast.skip_similar < 1 else "every frame through the model")
     note = (
         f"pix2pix live: {fast.steps} steps, frames worked at "
         + (f"{fast.size[0]}x{fast.size[1]}" if fast.size else f"{fast.max_side} px on the long side")
-        + f", one frame at a time, reusing the last frame's latents (strength {fast.reuse_latents:g}), for speed; "
+        + f", one frame at a time, reusing the last frame's latents (strength {fast.reuse_latents:g}), scheduler "
+        f"{fast.scheduler}, image guidance {fast.image_guidance:g}, {skip}, for speed; "
         "the newest camera frame is always the next one done"
     )
     return fast, note
@@ -213,7 +235,11 @@ def load(settings: Pix2PixSettings, batch_size: int | None = None) -> Any:
     if settings.keyframe_every > 1:
         from .keyframes import KeyframeBackend
 
-        return KeyframeBackend(backend, settings.keyframe_every)
+        backend = KeyframeBackend(backend, settings.keyframe_every)
+    if settings.skip_similar is not None and settings.skip_similar < 1:
+        from .similar import SimilarityFilter
+
+        backend = SimilarityFilter(backend, settings.skip_similar, seed=settings.seed)
     return backend
 
 
