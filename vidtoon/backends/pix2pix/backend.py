@@ -166,6 +166,8 @@ class Pix2PixBackend:
         height, width = frames.shape[1:3]
         state = self.reuse.snapshot() if self.reuse is not None else None
         try:
+            if self.reuse is not None:  # the flows on a CPU thread while the VAE and the UNet work
+                self.reuse.look_ahead(frames)
             with torch.inference_mode(), self._cross_frame():
                 # 1. uint8 NHWC -> float [-1, 1] NCHW at the work size.
                 x = self._to_model(frames)
