@@ -1,7 +1,8 @@
 """GPU speed of the pix2pix backend on the full-size SD1.5 InstructPix2Pix architecture.
 
     python benchmarks/gpu.py             # CUDA, 512x512, 20 steps: the eager rows, one call of < 5 min
-    python benchmarks/gpu.py --compile   # the torch.compile rows: a second, optional call of < 10 min
+    python benchmarks/gpu.py --options   # the speed options (fewer UNet samples per frame): a call of < 5 min
+    python benchmarks/gpu.py --compile   # the torch.compile rows: a third, optional call of < 10 min
     python benchmarks/gpu.py --smoke     # the tiny model on the CPU: checks the script in about a minute
 
 On the lent GPU machine (no diffusers, no PyAV, no vidtoon, no network) run it through
@@ -17,9 +18,17 @@ The eager rows, cheapest first, each printed as soon as it is measured:
 - bf16 instead of fp16, channels_last off, and --fast-vae (a random TAESD-size
   AutoencoderTiny decoding; its "of peak" still counts the full VAE's FLOP), at batch 8.
 
-The compile rows (--compile): torch.compile of the UNet at batch 8, fp16, mode "reduce-overhead"
-(CUDA graphs), then "max-autotune-no-cudagraphs"; shapes fixed (dynamic=False), the kernels
-in a persistent cache (--cache-dir, TORCHINDUCTOR_CACHE_DIR), so a rerun skips most of the compile.
+The option rows (--options), at batch 8, fp16, each beside the default in the same call: the
+default (20 steps, 3 guidance branches: 60 UNet samples a frame), --image-guidance 1 (40),
+--scheduler dpm++ --steps 10 (30), both (20), --scheduler lcm --steps 4 --image-guidance 1 (8;
+with a random LoRA fused when peft is there: fused, it costs nothing per step), --cross-frame,
+and --reuse-latents 0.5 (needs OpenCV for the flow; skipped, and said so, where it is missing).
+
+The compile rows (--compile): vidtoon's --compile (torch.compile's default mode) at batch 8, fp16,
+alone and with --cross-frame (which must not recompile per step), then torch.compile of the UNet
+in mode "reduce-overhead" (CUDA graphs) and "max-autotune-no-cudagraphs"; shapes fixed
+(dynamic=False), the kernels in a persistent cache (--cache-dir, TORCHINDUCTOR_CACHE_DIR), so a
+rerun skips most of the compile.
 
 Every row runs in a process of its own, under a hard time limit (--row-limit, and never past
 --budget): a row that runs over is killed and reported as stopped, and the table goes on; so
@@ -32,14 +41,16 @@ the base pipeline is on the GPU, that baseline subtracted: activations, workspac
 pools and any extra weights such as the TAESD decoder), the ratio to the naive loop, and the
 fraction of the GPU's dense fp16/bf16 peak: frames/s x FLOP per frame / --peak-tflops (default
 989 TFLOP/s: H200 SXM dense, no sparsity). FLOP per frame is counted by torch's FlopCounterMode on
-the architecture built on the meta device: VAE encode + steps x one UNet pass over the 3 guidance
-branches + VAE decode, 51.8 TFLOP at 512x512, 20 steps (UNet 0.80 TFLOP a branch with the
-attention scores counted).
+the architecture built on the meta device: VAE encode + the row's UNet samples per frame (counted
+by a forward hook while it runs; 20 steps x 3 guidance branches by default) x one UNet sample +
+VAE decode, 51.8 TFLOP at 512x512 by default (UNet 0.80 TFLOP a sample with the attention scores
+counted).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import signal
@@ -54,7 +65,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # pix2pix_batched_vs_naive, when run from elsewhere
 from pix2pix_batched_vs_naive import naive, test_frames  # the same frames and naive loop as on the CPU
 
-from vidtoon.backends.pix2pix import Pix2PixSettings
+from vidtoon.backends.pix2pix import Pix2PixSettings, ip2p
 from vidtoon.backends.pix2pix.backend import Pix2PixBackend
 from vidtoon.backends.pix2pix.testing import (
     FULL_TEXT,
@@ -72,10 +83,10 @@ COMPILE_MODES = ("reduce-overhead", "max-autotune-no-cudagraphs")
 RESULT = "ROW-RESULT "  # the prefix of a row process's one line of results on stdout
 
 
-def flop_per_frame(configs: tuple[dict, dict, dict], side: int, steps: int) -> float:
-    """FLOP of one frame (VAE encode, steps x 3 guidance branches of the UNet, VAE decode),
-    counted by torch's FlopCounterMode on the architecture built on the meta device:
-    shapes only, so it is quick and does not depend on which attention kernel runs."""
+def flop_parts(configs: tuple[dict, dict, dict], side: int) -> tuple[float, float, float]:
+    """FLOP of one frame's VAE encode, of one UNet sample and of one VAE decode, counted by
+    torch's FlopCounterMode on the architecture built on the meta device: shapes only, so it
+    is quick and does not depend on which attention kernel runs."""
     from torch.utils.flop_counter import FlopCounterMode
 
     pipe = build_pipeline(*configs, device="meta")
@@ -86,7 +97,7 @@ def flop_per_frame(configs: tuple[dict, dict, dict], side: int, steps: int) -> f
         pipe.unet(torch.empty(3, 8, latent, latent), torch.tensor(500), encoder_hidden_states=torch.empty(3, 77, width))
     with torch.device("meta"), FlopCounterMode(display=False) as decode:
         pipe.vae.decode(torch.empty(1, 4, latent, latent))
-    return float(encode.get_total_flops() + steps * unet.get_total_flops() + decode.get_total_flops())
+    return float(encode.get_total_flops()), unet.get_total_flops() / 3, float(decode.get_total_flops())
 
 
 def rows(args: argparse.Namespace, smoke: bool) -> list[dict]:
@@ -95,7 +106,23 @@ def rows(args: argparse.Namespace, smoke: bool) -> list[dict]:
     mid = 8 if 8 in sizes else sizes[-1]
     dtype, other = ("float32", "bfloat16") if smoke else ("float16", "bfloat16")
     if args.compile:
-        return [dict(label=f"vidtoon, batch {mid}, {dtype}, compile {mode}", batch=mid, compile=mode) for mode in COMPILE_MODES]
+        return [dict(label=f"vidtoon, batch {mid}, {dtype}, --compile", batch=mid, settings=dict(compile=True)),
+                dict(label=f"vidtoon, batch {mid}, {dtype}, --compile --cross-frame", batch=mid,
+                     settings=dict(compile=True, cross_frame=True)),
+                *(dict(label=f"vidtoon, batch {mid}, {dtype}, compile {mode}", batch=mid, compile=mode) for mode in COMPILE_MODES)]
+    if args.options:
+        lcm = dict(scheduler="lcm", steps=4, guidance=2.0, image_guidance=1.0)
+        return [dict(label=f"vidtoon, batch {mid}, {dtype}, the default", batch=mid),
+                *(dict(label=f"vidtoon, batch {mid}, {dtype}, {label}", batch=mid, settings=options) for label, options in (
+                    ("--image-guidance 1", dict(image_guidance=1.0)),
+                    ("--scheduler dpm++ --steps 10", dict(scheduler="dpm++", steps=10)),
+                    ("--scheduler dpm++ --steps 10 --image-guidance 1", dict(scheduler="dpm++", steps=10, image_guidance=1.0)),
+                    ("--scheduler lcm --steps 4 --guidance 2 --image-guidance 1", lcm),
+                    ("--cross-frame", dict(cross_frame=True)))),
+                dict(label=f"vidtoon, batch {mid}, {dtype}, lcm 4 steps + a random LoRA, fused", batch=mid, settings=lcm,
+                     lora=True, needs="peft"),
+                dict(label=f"vidtoon, batch {mid}, {dtype}, --reuse-latents 0.5", batch=mid,
+                     settings=dict(reuse_latents=0.5), needs="cv2")]
     return [
         dict(label=f"{NAIVE}, {dtype}", naive=True),
         *(dict(label=f"vidtoon, batch {b}, {dtype}", batch=b) for b in sizes),
@@ -120,7 +147,7 @@ def run_row(args: argparse.Namespace, row: dict) -> dict:
     pipe.set_progress_bar_config(disable=True)
     n, runs = args.frames or (4 if smoke else 16), args.runs or (1 if smoke else 3)
     frames = test_frames(min(args.naive_frames, n) if row.get("naive") else n, side)
-    settings = Pix2PixSettings(steps=steps, max_side=max(64, side))
+    settings = Pix2PixSettings(**{"steps": steps, "max_side": max(64, side), **row.get("settings", {})})
     cuda = device.type == "cuda"
     if cuda:  # the row alone: what the base pipeline holds is the baseline
         torch.cuda.synchronize()
@@ -137,7 +164,16 @@ def run_row(args: argparse.Namespace, row: dict) -> dict:
             from diffusers import AutoencoderTiny
 
             decoder = AutoencoderTiny().to(device, pipe.unet.dtype).eval()
-        case = Pix2PixBackend(pipe, settings, device, decoder, batch_size=row["batch"])
+        if row.get("lora"):  # a random LoRA the size of SD1.5's attention LoRAs, fused as --lora does
+            import tempfile
+
+            from vidtoon.backends.pix2pix import lora
+            from vidtoon.backends.pix2pix.testing import make_random_lora
+
+            with tempfile.TemporaryDirectory() as tmp:
+                lora.fuse(pipe, make_random_lora(pipe.unet, tmp), 1.0)
+        backend = Pix2PixBackend(pipe, settings, device, decoder, batch_size=row["batch"])
+        case = lambda f: backend.reset() or backend(f)  # noqa: E731 - each run a clip of its own (--reuse-latents)
         if row.get("channels_last") is False:  # undo the backend's CUDA tuning, keep SDPA
             for model in (pipe.unet, pipe.vae):
                 model.to(memory_format=torch.contiguous_format)
@@ -145,14 +181,23 @@ def run_row(args: argparse.Namespace, row: dict) -> dict:
             pipe.unet.compile(mode=row["compile"], dynamic=False, fullgraph=False)
     case(frames)  # warm-up: compiles, picks kernels, grows the memory pools
     setup_s = time.perf_counter() - started
+    samples: list[int] = []
+    compiled = row.get("compile") or row.get("settings", {}).get("compile")
+    if not compiled:  # a hook added to a compiled UNet now would recompile it inside the timing
+        hook = pipe.unet.register_forward_hook(lambda module, args, out: samples.append(args[0].shape[0]))
     fps = []
     for _ in range(runs):
         t = time.perf_counter()
         case(frames)  # returns host arrays, so the GPU has finished
         fps.append(len(frames) / (time.perf_counter() - t))
+    if compiled:  # no part-way starts in these rows: every frame runs every step on every branch
+        samples = [settings.steps * ip2p.branches(settings.guidance, settings.image_guidance) * len(frames)] * runs
+    else:
+        hook.remove()
     peak = torch.cuda.max_memory_allocated() - baseline if cuda else None
     where = torch.cuda.get_device_name(device) if cuda else f"CPU ({torch.get_num_threads()} thread)"
-    return dict(fps=statistics.median(fps), setup_s=setup_s, peak=peak, device=where, frames=len(frames), runs=runs)
+    return dict(fps=statistics.median(fps), setup_s=setup_s, peak=peak, device=where, frames=len(frames), runs=runs,
+                samples=sum(samples) / (runs * len(frames)))
 
 
 def launch(args: argparse.Namespace, row: dict, limit: float) -> dict:
@@ -176,7 +221,8 @@ def launch(args: argparse.Namespace, row: dict, limit: float) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny model, CPU, 64x64, 2 steps: check the script")
-    parser.add_argument("--compile", action="store_true", help="the torch.compile rows only (the second, optional call)")
+    parser.add_argument("--compile", action="store_true", help="the torch.compile rows only (the third, optional call)")
+    parser.add_argument("--options", action="store_true", help="the speed options' rows only (the second call)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=None, help="default 1 4 8 16 (smoke: 1 4)")
     parser.add_argument("--frames", type=int, default=None, help="frames per case and run (default 16; smoke 4)")
     parser.add_argument("--naive-frames", type=int, default=4, help="frames per run of the (slow) naive loop")
@@ -211,30 +257,38 @@ def main() -> None:
     smoke = args.smoke
     side, steps = (64, 2) if smoke else (args.side, args.steps)
     configs = (TINY_UNET, TINY_VAE, TINY_TEXT) if smoke else (FULL_UNET, FULL_VAE, FULL_TEXT)
-    flop = flop_per_frame(configs, side, steps)
+    encode, unet, decode = flop_parts(configs, side)
+    which = "compile rows" if args.compile else "option rows" if args.options else "eager rows"
     print(f"{'SMOKE TEST: tiny model on the CPU, ' if smoke else 'full-size SD1.5 IP2P (random weights), CUDA, '}"
-          f"{side}x{side}, {steps} steps, {'compile rows' if args.compile else 'eager rows'}; each row in its own "
+          f"{side}x{side}, {steps} steps, {which}; each row in its own "
           f"process, at most {row_limit:g} s, the call at most {budget:g} s")
-    print(f"{flop / 1e12:.3g} TFLOP per frame (counted); peak taken as {args.peak_tflops:g} TFLOP/s; torch {torch.__version__}\n")
-    print(f"| {'case':<62} | {'frames/s':>8} | {'set-up s':>8} | {'peak GPU mem':>12} | {'vs naive':>8} | {'of peak':>7} |",
-          flush=True)
-    print(f"|{'-' * 64}|{'-' * 10}|{'-' * 10}|{'-' * 14}|{'-' * 10}|{'-' * 9}|", flush=True)
+    print(f"{(encode + 3 * steps * unet + decode) / 1e12:.3g} TFLOP per frame by default (counted; {unet / 1e12:.3g} "
+          f"a UNet sample); peak taken as {args.peak_tflops:g} TFLOP/s; torch {torch.__version__}\n")
+    versus = "vs first" if args.options or args.compile else "vs naive"
+    print(f"| {'case':<84} | {'frames/s':>8} | {'UNet/frame':>10} | {'set-up s':>8} | {'peak GPU mem':>12} | {versus:>8} | "
+          f"{'of peak':>7} |", flush=True)
+    print(f"|{'-' * 86}|{'-' * 10}|{'-' * 12}|{'-' * 10}|{'-' * 14}|{'-' * 10}|{'-' * 9}|", flush=True)
     base, where = None, None
     for row in rows(args, smoke):
         label, left = row["label"], budget - (time.perf_counter() - started)
         if left < args.min_row:
-            print(f"| {label:<62} | skipped: {left:.0f} s left of --budget {budget:g} |", flush=True)
+            print(f"| {label:<84} | skipped: {left:.0f} s left of --budget {budget:g} |", flush=True)
+            continue
+        if row.get("needs") and importlib.util.find_spec(row["needs"]) is None:
+            print(f"| {label:<84} | skipped: needs {row['needs']}, which is not installed here |", flush=True)
             continue
         result = launch(args, row, min(row_limit, left))
         if "fps" not in result:
-            print(f"| {label:<62} | {result.get('stopped') or 'failed: ' + result['error']} |", flush=True)
+            print(f"| {label:<84} | {result.get('stopped') or 'failed: ' + result['error']} |", flush=True)
             continue
         fps, where = result["fps"], result["device"]
-        base = base or (fps if row.get("naive") else None)
+        base = base or (fps if row.get("naive") or args.options or args.compile else None)
         mem = f"{result['peak'] / 2**30:.2f} GiB" if result["peak"] is not None else "-"
         ratio = f"{fps / base:7.2f}x" if base else "      -"
+        flop = encode + result["samples"] * unet + decode
         peak = f"{fps * flop / (args.peak_tflops * 1e12):.1%}" if result["peak"] is not None else "-"
-        print(f"| {label:<62} | {fps:8.2f} | {result['setup_s']:8.1f} | {mem:>12} | {ratio} | {peak:>7} |", flush=True)
+        print(f"| {label:<84} | {fps:8.2f} | {result['samples']:10.1f} | {result['setup_s']:8.1f} | {mem:>12} | {ratio} | "
+              f"{peak:>7} |", flush=True)
     print(f"\nran on {where or 'nothing (no row finished)'}; total {time.perf_counter() - started:.0f} s")
 
 

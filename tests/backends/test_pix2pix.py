@@ -213,7 +213,7 @@ def test_denoise_can_start_part_way(parts):
     seen = []
     unet = lambda x, t, **kw: seen.append(t) or parts.unet(x, t, **kw)  # noqa: E731
     scheduler = type(parts.scheduler).from_config(parts.scheduler.config)
-    embeds = ip2p.encode_prompt(parts.tokenizer, parts.text_encoder, "Cartoonize", True)
+    embeds = ip2p.encode_prompt(parts.tokenizer, parts.text_encoder, "Cartoonize", 3)
     with torch.inference_mode():
         image_latents = ip2p.encode_images(parts.vae, torch.zeros(1, 3, 48, 64))
         scheduler.set_timesteps(8)

@@ -188,7 +188,8 @@ def test_a_wrong_grouping_is_detected(parts, monkeypatch):
 
     def run(groups):
         backend = Pix2PixBackend(parts, Pix2PixSettings(cross_frame=True, **FAST), batch_size=3)
-        monkeypatch.setattr(backend, "_cross_frame", lambda: crossframe.installed(parts.unet, backend.anchors, groups))
+        processors = backend.anchors.processors(parts.unet, groups)
+        monkeypatch.setattr(backend, "_cross_frame", lambda: crossframe.installed(parts.unet, processors))
         return backend(batch)
 
     right, wrong = run(3), run(1)

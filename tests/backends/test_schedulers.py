@@ -14,10 +14,13 @@ torch = pytest.importorskip("torch")  # the diffusion extra: pip install -e '.[d
 diffusers = pytest.importorskip("diffusers")
 
 from clips import panning
+from rounding import agree_within_rounding
 
-from vidtoon.backends.pix2pix import Pix2PixSettings, ip2p
+from vidtoon.backends import pix2pix
+from vidtoon.backends.pix2pix import Pix2PixSettings, ip2p, schedulers
 from vidtoon.backends.pix2pix.backend import Pix2PixBackend
 from vidtoon.backends.pix2pix.models import load_components, locate
+from vidtoon.backends.pix2pix.schedulers import SCHEDULERS
 from vidtoon.cli import ExitStatus, main
 from vidtoon.errors import SettingsError
 
@@ -134,3 +137,68 @@ def test_cli_reuse_with_pndm_and_the_refusal_in_one_line(clip, tmp_path, tiny_mo
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert code == ExitStatus.BAD_INPUT and "PNDMScheduler" in line and "--reuse-latents" in line
     assert not (tmp_path / "b.mp4").exists()
+
+
+# -- --scheduler NAME -------------------------------------------------------------------------
+
+CHOICES = [name for name in SCHEDULERS if name != "model"]
+# The cartoonizer's own config (Euler ancestral, "linspace" spacing) and the tiny model's ("leading").
+BASES = {"cartoonizer": dict(**SD, steps_offset=1), "leading": CONFIGS["EulerAncestralDiscreteScheduler"]}
+
+
+@pytest.mark.parametrize("base", list(BASES))
+@pytest.mark.parametrize("name", CHOICES)
+def test_each_choice_is_built_from_the_models_config_and_can_start_part_way(name, base):
+    model = diffusers.EulerAncestralDiscreteScheduler(**BASES[base])
+    s = schedulers.make(name, model)
+    assert type(s).__name__ == SCHEDULERS[name][0] and ip2p.part_way_refusal(s) == ""
+    for key in ("beta_start", "beta_end", "beta_schedule", "steps_offset"):
+        assert s.config[key] == model.config[key]
+    assert schedulers.make(name, model) is not s  # each backend its own state
+    steps = 5
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.rand((1, 4, 4, 4), generator=g) * 1.6 - 0.8
+    noise = torch.randn((1, 4, 4, 4), generator=g)
+
+    def run(k):
+        s = schedulers.make(name, model)
+        s.set_timesteps(steps)
+        latents = s.add_noise(x0, noise, ip2p.remaining_timesteps(s, k)[:1])
+        return ip2p.denoise(Oracle(s, x0), s, latents, torch.zeros(1, 4, 4, 4), torch.zeros(3, 2, 8), 7.0, 1.5,
+                            [torch.Generator().manual_seed(1)], start=k)
+
+    # As test_a_run_from_step_k_ends_where_the_full_run_ends, for the schedulers --scheduler makes.
+    torch.testing.assert_close(run(2), run(0), atol=2e-3, rtol=0)
+
+
+@pytest.mark.parametrize("name", CHOICES)
+def test_each_choice_is_deterministic_and_batch_independent(tiny_model, parts, name):
+    """Two loads give the same frames to the byte; batch 1 and batch 3 agree within rounding."""
+    settings = Pix2PixSettings(model=str(tiny_model), steps=4, scheduler=name, reuse_latents=None)
+    batch = np.stack([panning()(i, 64, 48) for i in range(3)])
+    first = pix2pix.load(settings, batch_size=3)
+    assert type(first.scheduler).__name__ == SCHEDULERS[name][0] and SCHEDULERS[name][2] in first.summary
+    out = first(batch)
+    assert np.array_equal(pix2pix.load(settings, batch_size=3)(batch), out)
+    agree_within_rounding(Pix2PixBackend(parts, settings, batch_size=1)(batch), out)
+    assert out.std() > 5
+    model = Pix2PixBackend(parts, Pix2PixSettings(steps=4), batch_size=3)(batch)
+    assert type(Pix2PixBackend(parts, Pix2PixSettings(steps=4)).scheduler) is type(parts.scheduler)
+    assert (name == "euler-a") == (np.abs(out.astype(int) - model).max() <= 1)  # the tiny model's own is Euler a
+
+
+@pytest.mark.parametrize("name", CHOICES)
+def test_reuse_latents_runs_with_each_choice(parts, name):
+    batch = np.stack([panning()(i, 64, 48) for i in range(3)])
+    reused = Pix2PixBackend(parts, Pix2PixSettings(steps=4, scheduler=name, reuse_latents=0.5), batch_size=3)(batch)
+    plain = Pix2PixBackend(parts, Pix2PixSettings(steps=4, scheduler=name), batch_size=1)(batch)
+    assert reused.std() > 5 and np.abs(reused[0].astype(int) - plain[0]).max() <= 1  # the first frame runs all steps
+
+
+def test_an_unknown_scheduler_is_refused(capsys):
+    with pytest.raises(SettingsError, match="--scheduler must be one of model, euler-a"):
+        Pix2PixSettings(scheduler="heun")
+    with pytest.raises(SystemExit) as exit:
+        main(["cartoonize", "in.mp4", "-o", "o.mp4", "--backend", "pix2pix", "--scheduler", "heun"])
+    err = capsys.readouterr().err
+    assert exit.value.code == ExitStatus.BAD_INPUT and "--scheduler: invalid choice: 'heun'" in err

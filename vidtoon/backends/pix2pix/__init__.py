@@ -3,11 +3,14 @@
 part (settings, options, whether it can run here); the rest loads with it:
 
     backend.py     Pix2PixBackend: batches of frames through the model
-    ip2p.py        the denoising loop with InstructPix2Pix's 3-way guidance
+    ip2p.py        the denoising loop with InstructPix2Pix's 3-way guidance (2 or 1 UNet samples where exact)
+    schedulers.py  --scheduler: the sampler, built from the model's own scheduler config
+    lora.py        --lora: a LoRA (e.g. LCM-LoRA) fused into the model, safetensors only
     models.py      finding the weights (folder or HF cache) and loading them safely
     crossframe.py  --cross-frame: self-attention reads the clip's first frame
     latents.py     --reuse-latents: start from the previous frame's warped result
     keyframes.py   --keyframe-every: diffuse keyframes, warp the frames between
+    similar.py     --skip-similar: frames that barely changed skip the model (webcam)
     vae.py         the VAE stages in chunks sized to the free GPU memory, retried smaller
     testing.py     tiny random models, built offline, for tests and benchmarks
 """
@@ -22,12 +25,20 @@ from typing import Any
 from ...config import FILE, IMAGE, LIVE, check_bool, check_int, check_number, option
 from ...errors import SettingsError
 from .. import BackendSpec
+from .schedulers import SCHEDULERS
 
 MODEL_ID = "instruction-tuning-sd/cartoonizer"  # the InstructPix2Pix cartoonizer fine-tune
 TAESD_MODEL = "madebyollin/taesd"  # the tiny VAE decoder that --fast-vae uses when given no id or folder
 DEVICES = ("auto", "cuda", "mps", "cpu")  # "cuda:N" picks one GPU
 DTYPES = ("auto", "fp16", "bf16", "fp32")
 NOT_IMAGE = frozenset({FILE, LIVE})  # needs the frames before it: nothing to gain on one picture
+
+
+LIVE_STEPS = 4  # live: denoising steps at most (20 by default for files)
+LIVE_MAX_SIDE = 256  # live: long side of the frames it works on, at most
+LIVE_REUSE = 0.5  # live: --reuse-latents unless asked otherwise: half the steps after the first frame
+LIVE_SCHEDULER = "dpm++"  # live: unless asked otherwise; better than Euler ancestral at few steps
+LIVE_SKIP_SIMILAR = 0.98  # live: --skip-similar unless asked otherwise (StreamDiffusion's default)
 
 
 def parse_work_size(text: str) -> tuple[int, int]:
@@ -51,6 +62,9 @@ class Pix2PixSettings:
                         "save_pretrained", metavar="ID_OR_DIR")
     prompt: str = option("Cartoonize the following image", "--prompt", "the instruction the model was tuned on")
     steps: int = option(20, "--steps", "denoising steps, 1-200; fewer is faster and rougher")
+    scheduler: str = option("model", "--scheduler", "the sampler: model (the model's own: Euler ancestral for the "
+                            "cartoonizer), euler-a, euler, ddim, dpm++ (DPM-Solver++ 2M, Karras sigmas: 8-10 steps), "
+                            "unipc, lcm (with an LCM LoRA, 4 steps)", choices=tuple(SCHEDULERS), metavar="NAME")
     image_guidance: float = option(1.5, "--image-guidance", "how closely the output follows the input frame")
     guidance: float = option(7.0, "--guidance", "how strongly the output follows the prompt")
     seed: int = option(0, "--seed", "the clip's one noise seed: same input, same output")
@@ -75,6 +89,17 @@ class Pix2PixSettings:
     keyframe_every: int = option(1, "--keyframe-every", "diffuse every K-th frame and scene cuts only, warp the "
                                  "result along the motion between them (K times fewer diffusion runs; 1: every "
                                  "frame)", scopes=NOT_IMAGE, metavar="K")
+    compile: bool = option(False, "--compile", "compile the UNet (torch.compile): faster on a GPU once compiled; the "
+                           "first batch waits for the compile (minutes the first time, then cached)")
+    lora: str | None = option(None, "--lora", "fuse this LoRA into the model: a .safetensors file, a folder or a "
+                              "Hugging Face id (from its cache), safetensors only; e.g. an LCM LoRA with --scheduler "
+                              "lcm --steps 4", metavar="PATH_OR_ID")
+    lora_scale: float = option(1.0, "--lora-scale", "how strongly --lora applies, 0-4 (0: not at all)", metavar="X")
+    skip_similar: float | None = option(
+        None, "--skip-similar", f"skip the model on a frame that barely changed since the last one it ran on "
+        f"(cosine similarity near THRESHOLD and above; StreamDiffusion's stochastic filter); default "
+        f"{LIVE_SKIP_SIMILAR:g}, 1: off", scopes={LIVE}, type=float, metavar="THRESHOLD",
+    )
     fast_vae: str | None = option(None, "--fast-vae", f"decode with the tiny TAESD decoder (AutoencoderTiny; "
                                   f"default id {TAESD_MODEL}): several times faster than the model's VAE, "
                                   "slightly softer pictures", nargs="?", const=TAESD_MODEL, metavar="ID_OR_DIR")
@@ -87,6 +112,8 @@ class Pix2PixSettings:
         if not self.prompt.strip():
             raise SettingsError("--prompt is empty; give an instruction such as 'Cartoonize the following image'")
         check_int("--steps", self.steps, 1, 200)
+        if self.scheduler not in SCHEDULERS:
+            raise SettingsError(f"--scheduler must be one of {', '.join(SCHEDULERS)}, got {self.scheduler!r}")
         check_number("--image-guidance", self.image_guidance, 0.0, 20.0)
         check_number("--guidance", self.guidance, 0.0, 50.0)
         check_int("--seed", self.seed, 0, 2**63 - 1)
@@ -104,14 +131,22 @@ class Pix2PixSettings:
             raise SettingsError(f"--torch-device must be one of {', '.join(DEVICES)} or cuda:N, got {self.device!r}")
         if self.fast_vae is not None and not (isinstance(self.fast_vae, str) and self.fast_vae.strip()):
             raise SettingsError(f"--fast-vae must be a Hugging Face id or a folder, got {self.fast_vae!r}")
+        if self.lora is not None and not (isinstance(self.lora, str) and self.lora.strip()):
+            raise SettingsError(f"--lora must be a file, a folder or a Hugging Face id, got {self.lora!r}")
+        check_number("--lora-scale", self.lora_scale, 0.0, 4.0)
+        if self.lora is None and self.lora_scale != 1.0:
+            raise SettingsError("--lora-scale needs --lora (the LoRA to scale)")
         if self.dtype not in DTYPES:
             raise SettingsError(f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         check_bool("cross_frame", self.cross_frame)
+        check_bool("compile", self.compile)
         if self.reuse_latents is not None:
             check_number("--reuse-latents", self.reuse_latents, 0.0, 1.0)
             if self.reuse_latents == 0:  # 0 means off, stored as None so equal settings compare equal
                 object.__setattr__(self, "reuse_latents", None)
         check_int("--keyframe-every", self.keyframe_every, 1, 1000)
+        if self.skip_similar is not None:
+            check_number("--skip-similar", self.skip_similar, 0.5, 1.0)
 
     def work_size(self, width: int, height: int) -> tuple[int, int]:
         """The (width, height) a width x height frame is processed at: --size, or scaled
@@ -121,6 +156,9 @@ class Pix2PixSettings:
         scale = min(1.0, self.max_side / max(width, height))
         cap = self.max_side - self.max_side % 8
         return min(cap, _round8(width * scale)), min(cap, _round8(height * scale))
+
+
+DEFAULTS = Pix2PixSettings()
 
 
 def _round8(x: float) -> int:
@@ -144,22 +182,26 @@ def availability(settings: Pix2PixSettings = Pix2PixSettings()) -> tuple[bool, s
     return True, f"a CUDA GPU and the {model} weights are here"
 
 
-LIVE_STEPS = 4  # live: denoising steps at most (20 by default for files)
-LIVE_MAX_SIDE = 256  # live: long side of the frames it works on, at most
-LIVE_REUSE = 0.5  # live: --reuse-latents unless asked otherwise: half the steps after the first frame
-
-
 def live(settings: Pix2PixSettings) -> tuple[Pix2PixSettings, str]:
-    """The fastest settings for live use: few steps, a small work size and latent
-    reuse (frames after the first run only part of the steps). A --size asked
-    for is kept; only the steps come down."""
-    fast = replace(settings, steps=min(settings.steps, LIVE_STEPS), reuse_latents=settings.reuse_latents or LIVE_REUSE)
+    """The fastest settings for live use: few steps, a small work size, latent reuse
+    (frames after the first run only part of the steps), DPM-Solver++ and two guidance
+    branches unless another scheduler or image guidance was asked for, and the similarity
+    filter. A --size asked for is kept; only the steps come down."""
+    fast = replace(settings, steps=min(settings.steps, LIVE_STEPS), reuse_latents=settings.reuse_latents or LIVE_REUSE,
+                   skip_similar=LIVE_SKIP_SIMILAR if settings.skip_similar is None else settings.skip_similar)
     if settings.size is None:
         fast = replace(fast, max_side=min(settings.max_side, LIVE_MAX_SIDE))
+    if settings.scheduler == DEFAULTS.scheduler:
+        fast = replace(fast, scheduler=LIVE_SCHEDULER)
+    if settings.image_guidance == DEFAULTS.image_guidance:  # 1: two UNet samples a step instead of three, exactly
+        fast = replace(fast, image_guidance=1.0)
+    skip = (f"skipping the model on frames that barely changed (similarity {fast.skip_similar:g})"
+            if fast.skip_similar < 1 else "every frame through the model")
     note = (
         f"pix2pix live: {fast.steps} steps, frames worked at "
         + (f"{fast.size[0]}x{fast.size[1]}" if fast.size else f"{fast.max_side} px on the long side")
-        + f", one frame at a time, reusing the last frame's latents (strength {fast.reuse_latents:g}), for speed; "
+        + f", one frame at a time, reusing the last frame's latents (strength {fast.reuse_latents:g}), scheduler "
+        f"{fast.scheduler}, image guidance {fast.image_guidance:g}, {skip}, for speed; "
         "the newest camera frame is always the next one done"
     )
     return fast, note
@@ -178,12 +220,26 @@ def load(settings: Pix2PixSettings, batch_size: int | None = None) -> Any:
 
     device, dtype = pick_device(settings.device, settings.dtype)
     folder = models.locate(settings.model, settings.offline)
+    lora_file = None
+    if settings.lora:
+        from . import lora
+
+        lora_file = lora.locate(settings.lora, settings.offline)  # before the model loads: a refusal comes first
     decoder = models.load_tiny_decoder(settings.fast_vae, settings.offline, device, dtype) if settings.fast_vae else None
-    backend = Pix2PixBackend(models.load_components(folder, device, dtype), settings, device, decoder, batch_size)
+    parts = models.load_components(folder, device, dtype)
+    if lora_file is not None:
+        lora.fuse(parts, lora_file, settings.lora_scale)
+    backend = Pix2PixBackend(parts, settings, device, decoder, batch_size)
+    if lora_file is not None:
+        backend.summary += f"; LoRA {settings.lora} fused at scale {settings.lora_scale:g}"
     if settings.keyframe_every > 1:
         from .keyframes import KeyframeBackend
 
-        return KeyframeBackend(backend, settings.keyframe_every)
+        backend = KeyframeBackend(backend, settings.keyframe_every)
+    if settings.skip_similar is not None and settings.skip_similar < 1:
+        from .similar import SimilarityFilter
+
+        backend = SimilarityFilter(backend, settings.skip_similar, seed=settings.seed)
     return backend
 
 

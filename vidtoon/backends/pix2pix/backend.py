@@ -16,7 +16,7 @@ Each call runs its frames in GPU batches of at most `batch_size` frames:
    steadier video: --cross-frame (crossframe.py: self-attention reads the clip's
    first frame), --reuse-latents (latents.py: start from the previous frame's
    warped result part way, one frame at a time); --keyframe-every wraps the whole
-   backend (keyframes.py).
+   backend (keyframes.py). --compile: the loop calls the torch.compile'd UNet.
 5. The VAE decodes (or, with --fast-vae, the tiny TAESD decoder); the pictures
    are resized back to the source size and rounded to uint8.
 
@@ -29,13 +29,15 @@ when this backend is chosen.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ...errors import BackendUnavailable, SettingsError
 from .. import check_batch
-from . import Pix2PixSettings, crossframe
+from . import Pix2PixSettings, crossframe, schedulers
 from .latents import LatentReuse
 from .vae import VaeChunks
 
@@ -65,6 +67,7 @@ class Pix2PixBackend:
     """InstructPix2Pix over a batch of frames; see the module docstring for the steps."""
 
     name = "pix2pix"
+    compile_backend: Any = "inductor"  # torch.compile's backend for --compile (tests trace with a cheaper one)
 
     def __init__(self, parts: Any, settings: Pix2PixSettings = Pix2PixSettings(), device: Any = None,
                  decoder: Any = None, batch_size: int | None = None) -> None:
@@ -80,13 +83,14 @@ class Pix2PixBackend:
         self.device = torch.device(device) if device is not None else parts.unet.device
         self.dtype = parts.unet.dtype
         self.batch_size = batch_size or AUTO_BATCH.get(self.device.type, 4)
-        self.guided = ip2p.is_guided(settings.guidance, settings.image_guidance)
-        # A private scheduler: its state (step index, history) is per batch, not shared.
-        self.scheduler = type(parts.scheduler).from_config(parts.scheduler.config)
+        self.branches = ip2p.branches(settings.guidance, settings.image_guidance)  # UNet samples per frame and step
+        # A private scheduler (--scheduler, from the model's config): its state (step index,
+        # history) is per batch, not shared.
+        self.scheduler = schedulers.make(settings.scheduler, parts.scheduler)
         refusal = ip2p.part_way_refusal(self.scheduler) if settings.reuse_latents else ""
         if refusal:
             raise SettingsError(f"--reuse-latents: the model's scheduler {refusal}; run without --reuse-latents "
-                                f"or with a model whose scheduler can (Euler ancestral, DDIM, PNDM, DDPM)")
+                                f"or choose one with --scheduler (each of its choices but model can)")
         tokens, limit = ip2p.token_count(parts.tokenizer, settings.prompt), parts.tokenizer.model_max_length
         if tokens > limit:
             raise SettingsError(f"--prompt is {tokens} tokens long; the model reads at most {limit}, shorten it")
@@ -95,15 +99,23 @@ class Pix2PixBackend:
             if decoder is not None:
                 decoder.to(memory_format=torch.channels_last)
         self.summary = f"{settings.model} on {self.device} in {str(self.dtype).removeprefix('torch.')}"
+        if settings.scheduler != "model":
+            self.summary += f", {schedulers.describe(settings.scheduler, self.scheduler)}"
         if decoder is not None:
             self.summary += f", decoding with {settings.fast_vae}"
         if self.device.type == "cpu":
             self.summary += "; " + CPU_NOTE
+        self.unet = parts.unet  # what the loop calls: with --compile, the compiled UNet
+        if settings.compile:
+            self.unet = compile_unet(parts.unet, self.compile_backend)
+            self.summary += (f"; UNet compiled: the first batch (and each new frame size) waits for the compile, "
+                             f"minutes the first time, kernels kept in {os.environ['TORCHINDUCTOR_CACHE_DIR']}")
         self.vae_chunks = VaeChunks(self.device)  # the VAE stages in memory-sized chunks
         self._embeds: Any = None  # prompt embeddings, computed on the first call
         self._noise: Any = None  # the clip's initial noise, drawn on its first frame
         # Temporal options (off by default): per-clip state, cleared by reset().
         self.anchors = crossframe.Anchors() if settings.cross_frame else None
+        self._processors: Any = None  # the cross-frame attention processors, made on the first batch
         self.reuse = LatentReuse(settings.reuse_latents, settings.steps) if settings.reuse_latents else None
         if self.anchors is not None:
             self.summary += "; cross-frame attention"
@@ -154,6 +166,8 @@ class Pix2PixBackend:
         height, width = frames.shape[1:3]
         state = self.reuse.snapshot() if self.reuse is not None else None
         try:
+            if self.reuse is not None:  # the flows on a CPU thread while the VAE and the UNet work
+                self.reuse.look_ahead(frames)
             with torch.inference_mode(), self._cross_frame():
                 # 1. uint8 NHWC -> float [-1, 1] NCHW at the work size.
                 x = self._to_model(frames)
@@ -185,9 +199,9 @@ class Pix2PixBackend:
 
         s = self.settings
         generators = [torch.Generator("cpu").manual_seed(self._step_seed()) for _ in range(len(latents))]
-        unet = self.anchors.track(self.parts.unet) if self.anchors is not None else self.parts.unet
-        return ip2p.denoise(unet, self.scheduler, latents, image_latents, self._prompt_embeds(),
-                            s.guidance, s.image_guidance, generators, start)
+        on_step = self.anchors.at if self.anchors is not None else None
+        return ip2p.denoise(self.unet, self.scheduler, latents, image_latents, self._prompt_embeds(),
+                            s.guidance, s.image_guidance, generators, start, on_step)
 
     def _denoise_reused(self, frame: np.ndarray, image_latent: Any) -> Any:
         """One frame with --reuse-latents (latents.py); keeps its result for the next."""
@@ -204,7 +218,9 @@ class Pix2PixBackend:
 
         if self.anchors is None:
             return nullcontext()
-        return crossframe.installed(self.parts.unet, self.anchors, groups=3 if self.guided else 1)
+        if self._processors is None:  # the same ones on every batch: a compiled UNet is not recompiled
+            self._processors = self.anchors.processors(self.parts.unet, groups=self.branches)
+        return crossframe.installed(self.parts.unet, self._processors)
 
     def initial_latents(self, image_latents: Any) -> tuple[Any, int]:
         """(latents, first step) for a batch: the clip's one noise tensor for every frame,
@@ -239,7 +255,7 @@ class Pix2PixBackend:
         from . import ip2p
 
         if self._embeds is None:
-            self._embeds = ip2p.encode_prompt(self.parts.tokenizer, self.parts.text_encoder, self.settings.prompt, self.guided)
+            self._embeds = ip2p.encode_prompt(self.parts.tokenizer, self.parts.text_encoder, self.settings.prompt, self.branches)
         return self._embeds
 
     def _clip_noise(self, shape: tuple[int, ...]) -> Any:
@@ -256,6 +272,20 @@ class Pix2PixBackend:
     def _step_seed(self) -> int:
         # Not the noise's own seed, so the first step's noise is not the initial noise again.
         return (self.settings.seed + 1) % 2**63
+
+
+def compile_unet(unet: Any, backend: Any = "inductor") -> Any:
+    """torch.compile of the UNet, shapes fixed (a clip's frames share one size), its kernels
+    kept in a persistent cache (TORCHINDUCTOR_CACHE_DIR, unless set: inductor_cache())."""
+    import torch
+
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(inductor_cache()))
+    return torch.compile(unet, backend=backend, dynamic=False)
+
+
+def inductor_cache() -> Path:
+    """~/.cache/vidtoon/inductor (or under $XDG_CACHE_HOME)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vidtoon" / "inductor"
 
 
 def _tune_for_cuda(parts: Any) -> None:

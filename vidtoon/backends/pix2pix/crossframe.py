@@ -5,12 +5,14 @@ its own, so every frame borrows the anchor's appearance. Cross-attention to the
 text (attn2) is left alone.
 
     anchors = Anchors()                                   # one per clip; clear() for the next
-    with installed(unet, anchors, groups=3 if guided else 1):
-        ip2p.denoise(anchors.track(unet), ...)
+    processors = anchors.processors(unet, groups=ip2p.branches(guidance, image_guidance))  # once
+    with installed(unet, processors):
+        ip2p.denoise(unet, ..., on_step=anchors.at)
 
 Batch layout: under guidance the UNet sees [text | image | none] blocks, each in
-frame order (ip2p.py), so `groups` must be 3 and each block has its own anchor
-(frame 0 of the block); without guidance, 1. A wrong value runs silently and
+frame order (ip2p.py; [text | image] at image guidance 1), so `groups` must be the
+number of branches and each block has its own anchor (frame 0 of the block);
+without guidance, 1. A wrong value runs silently and
 mixes branches. The anchor is kept ACROSS batches: the first batch of a clip
 records frame 0's keys/values per (layer, timestep); every later batch reuses
 them, so the anchor stays the clip's first frame whatever the batching.
@@ -20,6 +22,11 @@ and values of one frame for each guidance branch: layers x steps x 3 x 2 x
 (tokens x channels). Full-size SD1.5 at 512x512 has 16 attn1 layers totalling
 ~11.6 M token-channels, so ~140 MB a step in fp16, ~2.8 GB at 20 steps; the tiny
 test model, a few MB.
+
+Under --compile the processors are made once per backend, so a compiled UNet sees the same
+ones on every batch, and the store is read and written outside the traced graph
+(torch.compiler.disable): the timestep is Python state, and a graph that read it would be
+recompiled for each step. Each self-attention layer is then a graph break, not a recompile.
 
 torch is imported lazily; this module is only imported by the pix2pix backend.
 """
@@ -36,22 +43,22 @@ class Anchors:
     set by the UNet wrapper from track()."""
 
     def __init__(self) -> None:
-        self.store: dict[tuple[str, int], tuple[Any, Any]] = {}
-        self.timestep: int | None = None
+        self.store: dict[tuple[str, float], tuple[Any, Any]] = {}
+        self.timestep: float | None = None
 
     def clear(self) -> None:
         """A new clip: its first frame becomes the anchor."""
         self.store.clear()
         self.timestep = None
 
-    def track(self, unet: Any) -> Callable[..., Any]:
-        """The UNet, called the same way, telling the processors which timestep runs."""
+    def at(self, timestep: float) -> None:
+        """The timestep the next UNet call runs (ip2p.denoise's on_step)."""
+        self.timestep = timestep
 
-        def call(sample: Any, t: Any, *args: Any, **kwargs: Any) -> Any:
-            self.timestep = int(t)
-            return unet(sample, t, *args, **kwargs)
-
-        return call
+    def processors(self, unet: Any, groups: int) -> dict[str, Any]:
+        """The UNet's attention processors with CrossFrameAttention on every attn1."""
+        return {name: CrossFrameAttention(name, self, groups) if name.endswith("attn1.processor") else processor
+                for name, processor in unet.attn_processors.items()}
 
 
 class CrossFrameAttention:
@@ -95,6 +102,9 @@ class CrossFrameAttention:
     def _anchor(self, key: Any, value: Any) -> tuple[Any, Any]:
         """Every frame's keys/values replaced by its block's anchor: recorded from frame 0
         of each block on the clip's first batch, read back on every later one."""
+        return _outside_compile(self._anchor_eager)(key, value)
+
+    def _anchor_eager(self, key: Any, value: Any) -> tuple[Any, Any]:
         batch, tokens, channels = key.shape
         if batch % self.groups:
             raise ValueError(f"cross-frame attention: a batch of {batch} does not split into {self.groups} blocks")
@@ -110,15 +120,19 @@ class CrossFrameAttention:
                      for a in (anchor_key, anchor_value))
 
 
+def _outside_compile(function: Callable[..., Any]) -> Callable[..., Any]:
+    """`function`, run eagerly (not traced) when called inside a torch.compile'd UNet."""
+    import torch
+
+    return torch.compiler.disable(function)
+
+
 @contextmanager
-def installed(unet: Any, anchors: Anchors, groups: int) -> Iterator[None]:
-    """CrossFrameAttention on every attn1 of `unet` for the duration, the previous
-    processors put back afterwards (the loaded parts may serve other backends)."""
+def installed(unet: Any, processors: dict[str, Any]) -> Iterator[None]:
+    """`processors` (Anchors.processors) on `unet` for the duration, the previous ones put
+    back afterwards (the loaded parts may serve other backends)."""
     before = dict(unet.attn_processors)
-    unet.set_attn_processor({
-        name: CrossFrameAttention(name, anchors, groups) if name.endswith("attn1.processor") else processor
-        for name, processor in before.items()
-    })
+    unet.set_attn_processor(dict(processors))
     try:
         yield
     finally:

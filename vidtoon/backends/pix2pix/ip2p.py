@@ -4,7 +4,7 @@ It is diffusers' StableDiffusionInstructPix2PixPipeline.__call__ taken apart
 (tests/test_pix2pix.py proves the two agree on a frame), so that the video
 backend can prepare once and keep state between batches:
 
-    embeds = encode_prompt(parts.tokenizer, parts.text_encoder, prompt, guided)  # once
+    embeds = encode_prompt(parts.tokenizer, parts.text_encoder, prompt, branches(guidance, image_guidance))  # once
     image_latents = encode_images(parts.vae, frames)         # frames: float [-1, 1]
     scheduler.set_timesteps(steps, device)
     latents = denoise(parts.unet, scheduler, noise * scheduler.init_noise_sigma,
@@ -12,9 +12,11 @@ backend can prepare once and keep state between batches:
     pictures = decode(parts.vae, latents)                    # float [0, 1]
 
 Batch layout under guidance (as in diffusers): the UNet sees 3N samples,
-[prompt and image | image only | neither], each block in frame order. Attention
-processors that mix frames (cross-frame attention) must group by 3, e.g.
-CrossFrameAttnProcessor(batch_size=3), or by 1 when `guided` is False.
+[prompt and image | image only | neither], each block in frame order. With
+image guidance exactly 1 the "neither" branch cancels out of the formula, so it
+sees 2N, [prompt and image | image only]; without guidance, N (branches()).
+Attention processors that mix frames (cross-frame attention) must group by the
+number of branches.
 
 `denoise(..., start=k)` skips the first k steps, for a caller that brings latents
 already at timestep remaining_timesteps(scheduler, k)[0] (reusing the previous
@@ -24,14 +26,22 @@ frame's latents); part_way_refusal() says which schedulers cannot do that.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
 
-def is_guided(guidance: float, image_guidance: float) -> bool:
-    """Whether the 3-way classifier-free guidance runs (diffusers' rule)."""
-    return guidance > 1.0 and image_guidance >= 1.0
+def branches(guidance: float, image_guidance: float) -> int:
+    """UNet samples per frame and step. IP2P's guided noise is
+        none + guidance * (text - image) + image_guidance * (image - none):
+    3 branches [text | image | none]; with image_guidance == 1 the `none` terms cancel,
+    leaving image + guidance * (text - image): 2 branches [text | image], the same
+    result up to float rounding. Guidance is off, 1 branch (text), by diffusers' rule
+    (guidance <= 1 or image_guidance < 1), which covers both scales being 1."""
+    if not (guidance > 1.0 and image_guidance >= 1.0):
+        return 1
+    return 2 if image_guidance == 1.0 else 3
 
 
 def tokenize(tokenizer: Any, prompt: str) -> Any:
@@ -45,16 +55,19 @@ def token_count(tokenizer: Any, prompt: str) -> int:
     return len(tokenizer(prompt).input_ids)
 
 
-def encode_prompt(tokenizer: Any, text_encoder: Any, prompt: str, guided: bool) -> torch.Tensor:
-    """Text embeddings (1, L, D), or (3, L, D) = [prompt, "", ""] under guidance."""
+def encode_prompt(tokenizer: Any, text_encoder: Any, prompt: str, count: int = 3) -> torch.Tensor:
+    """Text embeddings, one row per branch (branches()): (1, L, D) = [prompt],
+    (2, L, D) = [prompt, ""] or (3, L, D) = [prompt, "", ""]."""
+    if count not in (1, 2, 3) or isinstance(count, bool):
+        raise ValueError(f"encode_prompt: count must be 1, 2 or 3 branches, got {count!r}")
     device, dtype = text_encoder.device, text_encoder.dtype
     # 1. The instruction.
     embeds = _text_states(text_encoder, tokenize(tokenizer, prompt), device)
-    if not guided:
+    if count == 1:
         return embeds.to(dtype)
     # 2. The empty prompt, for the image-only and unconditional branches.
     none = _text_states(text_encoder, tokenize(tokenizer, ""), device)
-    return torch.cat([embeds, none, none]).to(dtype)
+    return torch.cat([embeds, *[none] * (count - 1)]).to(dtype)
 
 
 def encode_images(vae: Any, images: torch.Tensor) -> torch.Tensor:
@@ -73,32 +86,45 @@ def denoise(
     image_guidance: float,
     generators: list[torch.Generator],
     start: int = 0,
+    on_step: Callable[[float], None] | None = None,
 ) -> torch.Tensor:
     """Run the scheduler's steps from `start` on; `scheduler.set_timesteps` must have run.
     latents: (N, 4, h, w), already scaled for the first step; image_latents: (N, 4, h, w);
-    embeds from encode_prompt; one generator per frame (the ancestral noise)."""
-    n = latents.shape[0]
-    guided = embeds.shape[0] == 3
-    # 1. Conditioning for the whole batch: [text | image | none] blocks under guidance.
-    if guided:
-        embeds = torch.cat([e.expand(n, -1, -1) for e in embeds.unbind()])
-        image_latents = torch.cat([image_latents, image_latents, torch.zeros_like(image_latents)])
-    else:
-        embeds = embeds.expand(n, -1, -1)
+    embeds from encode_prompt, one row per branch; one generator per frame (the ancestral noise).
+    on_step(timestep) before each UNet call, with the timestep as a Python float (read from
+    the device once per run, not once per step: cross-frame attention keys its store by it)."""
+    n, count = latents.shape[0], embeds.shape[0]
+    if count == 2 and image_guidance != 1.0:
+        raise ValueError(f"two-branch guidance is exact only at image guidance 1, not {image_guidance}")
+    # 1. Conditioning for the whole batch: [text | image | none] blocks (the first `count`).
+    embeds = torch.cat([e.expand(n, -1, -1) for e in embeds.unbind()])
+    image_latents = torch.cat([image_latents, image_latents, torch.zeros_like(image_latents)][:count])
     step_kwargs = _step_kwargs(scheduler, generators)
     timesteps = remaining_timesteps(scheduler, start)
     if start and hasattr(scheduler, "set_begin_index"):  # schedulers that count their steps
         scheduler.set_begin_index(start * scheduler.order)
     # 2. The loop: scale, concatenate the image latents as extra channels, predict, guide, step.
-    for t in timesteps:
-        model_input = torch.cat([latents] * 3) if guided else latents
+    values = timesteps.tolist() if on_step is not None else []
+    for i, t in enumerate(timesteps):
+        if on_step is not None:
+            on_step(values[i])
+        model_input = torch.cat([latents] * count) if count > 1 else latents
         model_input = torch.cat([scheduler.scale_model_input(model_input, t), image_latents], dim=1)
-        noise = unet(model_input, t, encoder_hidden_states=embeds, return_dict=False)[0]
-        if guided:
-            text, image, none = noise.chunk(3)
-            noise = none + guidance * (text - image) + image_guidance * (image - none)
+        noise = guide(unet(model_input, t, encoder_hidden_states=embeds, return_dict=False)[0], count,
+                      guidance, image_guidance)
         latents = scheduler.step(noise, t, latents, **step_kwargs, return_dict=False)[0]
     return latents
+
+
+def guide(noise: torch.Tensor, count: int, guidance: float, image_guidance: float) -> torch.Tensor:
+    """The guided noise from the UNet's `count` branches (branches())."""
+    if count == 3:
+        text, image, none = noise.chunk(3)
+        return none + guidance * (text - image) + image_guidance * (image - none)
+    if count == 2:  # image_guidance == 1: the `none` terms cancel
+        text, image = noise.chunk(2)
+        return image + guidance * (text - image)
+    return noise
 
 
 # Schedulers without set_begin_index whose step depends only on (timestep, sample): they

@@ -21,7 +21,10 @@ one noise draw covers both. The noise is the clip's fixed tensor: deterministic.
 The first frame of a clip, the first after reset(), a change of frame size and
 a scene cut (temporal.flow.CUT_CONFIDENCE) run all steps from the clip noise. This is
 sequential by nature (frame t needs t-1's result), so the backend denoises one
-frame at a time in this mode: fewer steps per frame, but no batching of the UNet.
+frame at a time in this mode: fewer steps per frame, but no batching of the UNet
+(docs/pix2pix.md, "Latent reuse does not batch"). The flow needs only the source
+frames, so look_ahead() works out a batch's flows on a CPU thread, in order, while
+the model denoises the first frames; start() takes each when its frame comes.
 """
 
 from __future__ import annotations
@@ -58,24 +61,46 @@ class LatentReuse:
         self.k = start_step(steps, strength)
         self._motion = MotionTracker()
         self._previous: Any = None  # (1, 4, h, w) final latent of the last frame
+        self._pool: Any = None  # the flow's thread, started by the first look_ahead()
+        self._ahead: list[Any] = []  # futures of the motions of the frames to come, in order
 
     def reset(self) -> None:
+        self.settle()
         self._motion.reset()
         self._previous = None
 
     def snapshot(self) -> tuple[Any, Any]:
+        self.settle()
         return self._motion._small, self._previous
 
     def restore(self, state: tuple[Any, Any]) -> None:
         """Undo a batch that failed part-way (the backend retries it)."""
+        self.settle()
         self._motion._small, self._previous = state
+
+    def look_ahead(self, sources: np.ndarray) -> None:
+        """Start the flows of `sources` (the next frames start() will get, in order) on the flow thread."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="vidtoon-flow")
+        self._ahead += [self._pool.submit(self._motion, frame) for frame in sources]  # one thread: in order
+
+    def settle(self) -> None:
+        """Drop the flows not taken, after the running one has finished (the tracker is then still)."""
+        from concurrent.futures import wait
+
+        for future in self._ahead:
+            future.cancel()
+        wait(self._ahead)
+        self._ahead = []
 
     def start(self, scheduler: Any, source: np.ndarray, image_latent: Any, noise: Any, scaling: float) -> tuple[Any, int]:
         """(latents, first step) for one frame: source uint8 (H, W, 3), image_latent (1, 4, h, w)
         unscaled, noise (1, 4, h, w) standard normal; scheduler.set_timesteps has run."""
         import torch
 
-        motion = self._motion(source)
+        motion = self._ahead.pop(0).result() if self._ahead else self._motion(source)
         previous = self._previous
         if motion is None or previous is None or previous.shape != image_latent.shape or motion.cut:
             return noise * scheduler.init_noise_sigma, 0

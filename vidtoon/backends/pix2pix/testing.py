@@ -4,6 +4,7 @@
     folder = make_tiny_model(tmp_path / "tiny")     # save_pretrained folder, loads with --model DIR
     pipe = full_size_model("cuda", torch.float16)   # the SD1.5 IP2P architecture, random weights
     hub = make_cartoonizer_replica(tmp_path / "hub")  # HF_HUB_CACHE=hub: the default --model, tiny
+    lora = make_random_lora(pipe.unet, tmp_path / "lora")  # a random LoRA: --lora lora
 
 The tiny model has the real model's shapes where they matter to vidtoon (UNet with
 8 input channels, a VAE that scales by 8, a CLIP text encoder behind a CLIP
@@ -221,6 +222,30 @@ def make_tiny_decoder(folder: str | Path, seed: int = 0) -> Path:
     AutoencoderTiny(encoder_block_out_channels=(8,) * 4, decoder_block_out_channels=(8,) * 4,
                     num_encoder_blocks=(1,) * 4, num_decoder_blocks=(1,) * 4).save_pretrained(folder, safe_serialization=True)
     return folder
+
+
+LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")  # the attention projections, as LoRAs for SD usually train
+
+
+def make_random_lora(unet: Any, folder: str | Path, rank: int = 4, seed: int = 0, std: float = 0.05) -> Path:
+    """A random LoRA for `unet`'s attention projections, saved to `folder` as diffusers'
+    pytorch_lora_weights.safetensors (peft's lora_A/lora_B keys under "unet."), for --lora
+    tests and benchmarks; `unet` is only read. Return the file."""
+    import torch
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    g = torch.Generator().manual_seed(seed)
+    weights = {}
+    for name, module in unet.named_modules():
+        if isinstance(module, torch.nn.Linear) and any(name.endswith(f"attn1.{t}") or name.endswith(f"attn2.{t}")
+                                                       for t in LORA_TARGETS):
+            weights[f"unet.{name}.lora_A.weight"] = torch.randn(rank, module.in_features, generator=g) * std
+            weights[f"unet.{name}.lora_B.weight"] = torch.randn(module.out_features, rank, generator=g) * std
+    path = folder / "pytorch_lora_weights.safetensors"
+    save_file({key: value.contiguous() for key, value in weights.items()}, str(path))
+    return path
 
 
 def full_size_model(device: str = "cpu", dtype: Any = None, seed: int = 0) -> Any:

@@ -1,0 +1,114 @@
+"""UNet evaluations per frame for each pix2pix speed option, and the CPU fps beside the default.
+
+    python benchmarks/unet_evals.py            # tiny random model, CPU, one thread: about 2 minutes
+
+A "UNet sample" is one latent through the UNet once: per frame and step, 3 under the full
+guidance ([text | image | none]), 2 at --image-guidance 1, 1 with guidance off. The count is
+taken by a forward hook on the UNet while the backend runs the frames (a pan, so that
+--reuse-latents finds its motion), and so is the mean UNet batch: samples per UNet call
+(frames / call: that over the guidance branches).
+fps: the median of --runs runs through the backend, all cases in turns in the same process.
+
+The tiny model's UNet is cheap next to its VAE and the flow, so the fps move less than the
+counts; on a GPU at 512 px the UNet is nearly all of the cost (benchmarks/gpu.py --options).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pix2pix_batched_vs_naive import test_frames  # noqa: E402 - the same pan as the batching benchmark
+
+from vidtoon.backends.pix2pix import Pix2PixSettings  # noqa: E402
+from vidtoon.backends.pix2pix.backend import Pix2PixBackend  # noqa: E402
+from vidtoon.backends.pix2pix.models import load_components, locate  # noqa: E402
+from vidtoon.backends.pix2pix.testing import make_random_lora, make_tiny_model  # noqa: E402
+
+LCM = dict(scheduler="lcm", steps=4, image_guidance=1.0, guidance=2.0)
+CASES = {  # label -> settings; the first is the default, the base of the last column
+    "default: 20 steps, guidance 7 / 1.5": {},
+    "--image-guidance 1": dict(image_guidance=1.0),
+    "--guidance 1 (guidance off)": dict(guidance=1.0),
+    "--scheduler dpm++ --steps 10": dict(scheduler="dpm++", steps=10),
+    "--scheduler dpm++ --steps 10 --image-guidance 1": dict(scheduler="dpm++", steps=10, image_guidance=1.0),
+    "--reuse-latents 0.5": dict(reuse_latents=0.5),
+    "--reuse-latents 0.5 --image-guidance 1": dict(reuse_latents=0.5, image_guidance=1.0),
+    "--lora (random) --scheduler lcm --steps 4 --guidance 2 --image-guidance 1": dict(LCM, lora=True),
+}
+
+
+class Counter:
+    """UNet samples and calls, through a forward hook."""
+
+    def __init__(self, unet) -> None:
+        self.samples = self.calls = 0
+        unet.register_forward_hook(self.count)
+
+    def count(self, module, args, out) -> None:
+        if self.on:
+            self.samples += args[0].shape[0]
+            self.calls += 1
+
+    on = False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=12)
+    parser.add_argument("--size", type=int, default=96, help="square frames of this side (multiple of 8)")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (a tiny model gains nothing from more)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    frames = test_frames(args.frames, args.size)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = locate(str(make_tiny_model(Path(tmp) / "tiny")))
+        parts = load_components(folder, torch.device("cpu"), torch.float32)
+        with_lora = load_components(folder, torch.device("cpu"), torch.float32)
+        from vidtoon.backends.pix2pix import lora
+
+        lora.fuse(with_lora, make_random_lora(with_lora.unet, Path(tmp) / "lora"), 1.0)
+    counters = {id(p.unet): Counter(p.unet) for p in (parts, with_lora)}
+    backends = {}
+    for label, options in CASES.items():
+        options = dict(options)
+        own = with_lora if options.pop("lora", False) else parts
+        backends[label] = (Pix2PixBackend(own, Pix2PixSettings(max_side=args.size, **options), batch_size=args.batch_size),
+                           counters[id(own.unet)])
+    counts, fps = {}, {label: [] for label in CASES}
+    for run in range(args.runs + 1):  # run 0: warm-up, and the counts
+        for label, (backend, counter) in backends.items():
+            backend.reset()
+            counter.on, counter.samples, counter.calls = run == 0, 0, 0
+            started = time.perf_counter()
+            backend(frames)
+            if run:
+                fps[label].append(len(frames) / (time.perf_counter() - started))
+            else:
+                counts[label] = (counter.samples / len(frames), counter.samples / counter.calls, backend.branches)
+            counter.on = False
+
+    print(f"tiny random IP2P on the CPU ({torch.get_num_threads()} thread), {len(frames)} frames of {args.size}x"
+          f"{args.size} (a pan), batch {args.batch_size}; fps: median of {args.runs} runs, cases in turns\n")
+    print(f"| {'case':<74} | {'UNet samples / frame':>20} | {'mean UNet batch':>15} | {'frames / call':>13} | "
+          f"{'CPU fps':>7} | {'vs default':>10} |")
+    print(f"|{'-' * 76}|{'-' * 22}|{'-' * 17}|{'-' * 15}|{'-' * 9}|{'-' * 12}|")
+    base = statistics.median(fps[next(iter(CASES))])
+    for label in CASES:
+        per_frame, batch, branches = counts[label]
+        median = statistics.median(fps[label])
+        print(f"| {label:<74} | {per_frame:20.1f} | {batch:15.1f} | {batch / branches:13.1f} | {median:7.2f} | "
+              f"{median / base:9.2f}x |")
+
+
+if __name__ == "__main__":
+    main()

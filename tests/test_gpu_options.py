@@ -1,0 +1,45 @@
+"""benchmarks/gpu.py's option rows (--options) and compile rows, on the tiny model in process:
+each row's settings reach the backend, and its UNet samples per frame are counted."""
+
+import argparse
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
+
+
+def smoke(**extra):
+    return argparse.Namespace(**{**dict(smoke=True, frames=2, runs=1, naive_frames=1, side=64, steps=2, compile=False,
+                                        options=False, batch_sizes=None), **extra})
+
+
+@pytest.mark.parametrize(("settings", "samples"), [
+    ({}, 2 * 3),  # the default: 2 steps (smoke) x 3 guidance branches
+    (dict(image_guidance=1.0), 2 * 2),
+    (dict(scheduler="lcm", steps=4, guidance=2.0, image_guidance=1.0), 4 * 2),
+])
+def test_an_option_row_runs_its_settings_and_counts_the_unet_samples(settings, samples):
+    pytest.importorskip("diffusers")
+    import gpu
+
+    result = gpu.run_row(smoke(), dict(label="x", batch=2, settings=settings))
+    assert result["fps"] > 0 and result["samples"] == samples
+
+
+def test_the_option_and_compile_calls_have_their_rows():
+    pytest.importorskip("diffusers")
+    import gpu
+
+    options = gpu.rows(smoke(options=True), smoke=True)
+    labels = [row["label"] for row in options]
+    assert labels[0].endswith("the default") and any("--image-guidance 1" in label for label in labels)
+    assert any(row.get("lora") and row["needs"] == "peft" for row in options)
+    assert any(row.get("settings", {}).get("reuse_latents") and row["needs"] == "cv2" for row in options)
+    compiled = gpu.rows(smoke(compile=True), smoke=True)
+    assert [row.get("settings", {}).get("compile") for row in compiled[:2]] == [True, True]
+    assert compiled[1]["settings"]["cross_frame"]
