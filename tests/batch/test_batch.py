@@ -14,6 +14,7 @@ import pytest
 from batch_helpers import (
     CORRUPT,
     GOOD,
+    batch_with_factory,
     cannot_load,
     check_output,
     crash_on_width_80,
@@ -32,9 +33,10 @@ from vidtoon.backends.pix2pix import Pix2PixSettings
 from vidtoon.batch.manifest import MANIFEST_NAME, Manifest, recipe_fingerprint
 from vidtoon.batch.plan import clip_for, find_clips
 from vidtoon.batch.run import BatchOptions, run_batch
+from vidtoon.batch.watchdog import clip_limit
 from vidtoon.cli import ExitStatus
 from vidtoon.config import EncodeSettings, Recipe
-from vidtoon.errors import BackendUnavailable
+from vidtoon.errors import BackendUnavailable, SettingsError
 
 VIDTOON = [sys.executable, "-m", "vidtoon"]
 CLASSIC = ["--backend", "classic"]  # auto would import torch just to find no GPU
@@ -566,3 +568,83 @@ def test_auto_checks_the_model_the_batch_was_given(tmp_path, tiny_model):
     assert "backend: classic (auto: pix2pix cannot run here, no CUDA GPU found)" in notes
     proc = batch(root, "-o", tmp_path / "out2", "--model", tiny_model)
     assert proc.returncode == 0 and "auto: pix2pix cannot run here, no CUDA GPU found" in proc.stderr, proc.stderr
+
+
+def wait_for_a_done_clip(proc, out, what="the batch ended before its first clip was done"):
+    """Return once the manifest records a finished clip (polled: the event itself, not a delay)."""
+    deadline = time.monotonic() + 120  # a safety net only
+    while True:
+        assert time.monotonic() < deadline and proc.poll() is None, what
+        try:
+            if any(v["state"] == "done" for v in json.loads((out / MANIFEST_NAME).read_text())["clips"].values()):
+                return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.005)
+
+
+EXIT_FOR_SIGNAL = {"SIGINT": ExitStatus.INTERRUPTED, "SIGTERM": ExitStatus.TERMINATED, "SIGHUP": ExitStatus.HANGUP}
+
+
+@pytest.mark.parametrize(
+    "burst",
+    [("SIGINT", "SIGINT"), ("SIGINT", "SIGINT", "SIGINT"), ("SIGINT", "SIGTERM"), ("SIGTERM", "SIGHUP"), ("SIGHUP", "SIGINT", "SIGTERM")],
+)
+def test_a_burst_of_stop_signals_ends_the_batch_with_its_report_and_no_worker_left(tmp_path, burst):
+    root = tmp_path / "in"
+    root.mkdir()
+    make_clip(root / "a-hangs.mp4", width=80, frames=4)  # never finishes: the batch is still running when the burst lands
+    make_flat(root, 3, frames=4)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        batch_with_factory("hang_on_width_80", root, "-o", out, "-j", "2", *CLASSIC),
+        stderr=subprocess.PIPE, text=True, start_new_session=True,  # its own group, as a terminal's Ctrl-C hits it
+    )
+    try:
+        wait_for_a_done_clip(proc, out)
+        workers = psutil.Process(proc.pid).children(recursive=True)
+        for name in burst:  # 10 ms apart, to the whole group, as fast key presses are
+            os.killpg(proc.pid, getattr(signal, name))
+            time.sleep(0.01)
+        _, err = proc.communicate(timeout=60)  # a hang fails here
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    # The kernel may merge signals that arrive together, and then hands them over lowest
+    # number first: the code is that of one of the burst's signals.
+    assert proc.returncode in {EXIT_FOR_SIGNAL[name] for name in burst}, err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    assert report(out)["interrupted"] is True
+    assert statuses(out)["a-hangs.mp4"] == "interrupted"
+    _, alive = psutil.wait_procs(workers, timeout=15)
+    assert alive == [], "worker processes outlived the batch"
+    assert leftovers(out) == []
+
+
+def test_a_clip_over_its_time_limit_is_stopped_and_the_batch_goes_on(tmp_path):
+    root = tmp_path / "in"
+    root.mkdir()
+    make_clip(root / "a-stuck.mp4", width=80, frames=4)  # first, so that the clips after it show the batch goes on
+    names = make_flat(root, 2, frames=4)
+    out = tmp_path / "out"
+    # One worker, stuck where SIGTERM cannot reach it (as in an encoder library): only SIGKILL ends it.
+    argv = batch_with_factory("stuck_on_width_80", root, "-o", out, "-j", "1", "-q", "--clip-timeout", "5", *CLASSIC)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == ExitStatus.SOME_FAILED, proc.stderr
+    line = "error: a-stuck.mp4: stopped after 5 s, its time limit (--clip-timeout); its worker was replaced"
+    assert proc.stderr.splitlines() == [line]
+    assert statuses(out) == {"a-stuck.mp4": "failed", **dict.fromkeys(names, "done")}
+    assert not (out / "a-stuck.mp4").exists() and leftovers(out) == []
+    for name in names:
+        check_output(root / name, out / name)
+
+
+def test_the_clip_time_limit_grows_with_the_frames_and_can_be_set_or_lifted():
+    assert clip_limit(None, gpu=False, asked=None) == 600  # frames not known yet
+    assert clip_limit(1000, gpu=False, asked=None) == 600 + 10 * 1000
+    assert clip_limit(1000, gpu=True, asked=None) == 600 + 300 * 1000
+    assert clip_limit(1000, gpu=True, asked=5) == 5
+    assert clip_limit(1000, gpu=False, asked=0) is None
+    with pytest.raises(SettingsError, match="--clip-timeout must be 0"):
+        BatchOptions("in", "out", clip_timeout=-1)

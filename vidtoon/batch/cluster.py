@@ -230,6 +230,21 @@ class RayPool:
             self._add_actor()
             return Lost(job.rel, f"its Ray worker failed ({_short(e)})")
 
+    def abandon(self, worker: str) -> None:
+        """Kill an actor stuck on its clip and start another in its place; return once
+        it is gone (or after STOP_WAIT), so that the scheduler's clean-up comes last."""
+        ray = self._ray
+        refs = [ref for ref, (label, _) in self._running.items() if label == worker]
+        for ref in refs:
+            del self._running[ref]
+        self._busy.discard(worker)
+        self._ready.discard(worker)
+        with contextlib.suppress(Exception):
+            ray.kill(self._actors.pop(worker), no_restart=True)
+        with contextlib.suppress(Exception):
+            ray.wait(refs, num_returns=len(refs), timeout=STOP_WAIT)
+        self._add_actor()
+
     def close(self, graceful: bool) -> None:
         ray = self._ray
         if ray is None:

@@ -30,12 +30,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from .. import backends
 from ..config import Recipe
 from ..errors import InputError, SettingsError
 from ..io.files import remove_temporaries
 from ..io.formats import CONTAINERS
 from .manifest import MANIFEST_NAME, Manifest, file_stamp, recipe_fingerprint
 from .plan import check_dirs, check_encoding, clip_for, find_clips, plan
+from .signals import first_signal_only
+from .watchdog import Watchdog
 from .workers import (
     Advanced,
     BackendFactory,
@@ -67,12 +70,15 @@ class BatchOptions:
     ray: str | None = None  # None: local processes; "local": a new local Ray; else a Ray address ("auto")
     retries: int = 1  # more tries for a clip whose worker died (a bad clip is not retried)
     report_html: bool = False  # also write report.html with a thumbnail pair per clip
+    clip_timeout: float | None = None  # seconds a clip may take; None: from its frames (watchdog.py); 0: no limit
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "in_dir", Path(self.in_dir))
         object.__setattr__(self, "out_dir", Path(self.out_dir))
         if self.jobs is not None and self.jobs < 1:
             raise SettingsError(f"--jobs must be at least 1, got {self.jobs}")
+        if self.clip_timeout is not None and not self.clip_timeout >= 0:
+            raise SettingsError(f"--clip-timeout must be 0 (no limit) or more seconds, got {self.clip_timeout}")
         if self.suffix is not None:
             suffix = self.suffix if self.suffix.startswith(".") else f".{self.suffix}"
             if suffix.lower() not in CONTAINERS:
@@ -164,6 +170,8 @@ class Pool(Protocol):
 
     def poll(self, timeout: float) -> list[object]: ...
 
+    def abandon(self, worker: str) -> None: ...
+
     def close(self, graceful: bool) -> None: ...
 
 
@@ -178,8 +186,14 @@ def run_batch(
 
     `factory(recipe) -> backend` builds each worker's backend (default: backends.load);
     it must be picklable (a module-level function). Raises VidtoonError when the
-    batch cannot start; a clip that fails is in the result instead."""
-    observer = observer or NoBatchObserver()
+    batch cannot start; a clip that fails is in the result instead. Only the first
+    Ctrl-C/SIGTERM/SIGHUP counts while it runs (signals.py): the stop it starts always
+    ends, with the report written and no worker left."""
+    with first_signal_only():
+        return _run_batch(options, recipe, observer or NoBatchObserver(), factory or default_factory)
+
+
+def _run_batch(options: BatchOptions, recipe: Recipe, observer: BatchObserver, factory: BackendFactory) -> BatchResult:
     started = time.perf_counter()
     # 1. The folders and the clips in them.
     in_dir, out_dir = check_dirs(options)
@@ -193,7 +207,7 @@ def run_batch(
     with _exclusive(out_dir):
         for name in (MANIFEST_NAME, "report.json", "report.html"):
             remove_temporaries(out_dir / name)  # left by a run killed mid-write
-        pool = _make_pool(options, factory or default_factory)
+        pool = _make_pool(options, factory)
         results: dict[str, ClipResult] = {}
         inflight: dict[str, Clip] = {}
         template = recipe
@@ -215,7 +229,8 @@ def run_batch(
             if todo:
                 pool.start(template, len(todo))
                 observer.note(f"running on {pool.describe()}")
-                _schedule(pool, todo, manifest, fingerprint, options.retries, observer, results, inflight)
+                watchdog = Watchdog(backends.spec(template.backend).gpu, options.clip_timeout)
+                _schedule(pool, todo, manifest, fingerprint, options.retries, observer, results, inflight, watchdog)
         except BaseException as error:
             _stop(pool, inflight, observer)
             if planned:  # Ctrl-C, SIGTERM, or a worker that could not load: report what was kept
@@ -248,8 +263,10 @@ def _schedule(
     observer: BatchObserver,
     results: dict[str, ClipResult],
     inflight: dict[str, Clip],
+    watchdog: Watchdog,
 ) -> None:
-    """Keep every ready worker busy with one clip until all are done."""
+    """Keep every ready worker busy with one clip until all are done; stop a worker
+    whose clip is over its time limit (watchdog.py)."""
     waiting = deque(todo)
     attempts: Counter[str] = Counter()
     since, no_wait_note = time.monotonic(), False
@@ -292,17 +309,20 @@ def _schedule(
             manifest.save()
             inflight[job.rel] = job
             pool.submit(worker, job)
+            watchdog.began(job.rel, worker)
             observer.clip_started(job.rel, worker)
         for event in pool.poll(POLL_SECONDS):
             if isinstance(event, LoadFailed):
                 raise event.error
             if isinstance(event, Started) and event.rel in inflight:
+                watchdog.counted(event.rel, event.total)
                 observer.clip_progress(event.rel, 0, event.total)
             elif isinstance(event, Advanced) and event.rel in inflight:
                 observer.clip_progress(event.rel, event.done, None)
             elif isinstance(event, Finished) and event.result.rel in inflight:  # (not a clip given up as lost)
                 result = event.result
                 job = inflight.pop(result.rel)
+                watchdog.ended(job.rel)
                 result.attempts = attempts[result.rel]
                 if result.status == "done" and not _visible(job, result):
                     result.status = "failed"
@@ -313,6 +333,7 @@ def _schedule(
                 record(result)
             elif isinstance(event, Lost) and event.rel in inflight:
                 job = inflight.pop(event.rel)
+                watchdog.ended(job.rel)
                 remove_temporaries(job.output)  # its worker is gone and cannot clean up
                 if attempts[job.rel] <= retries:
                     observer.note(f"{job.rel}: {event.why}; trying again")
@@ -322,6 +343,12 @@ def _schedule(
                     record(ClipResult(job.rel, job.output_rel, "failed", error=error, attempts=attempts[job.rel]))
             elif isinstance(event, Ready):
                 no_wait_note = True  # pool.idle() lists it from now on
+        for rel, worker, limit in watchdog.overdue():
+            job = inflight.pop(rel)
+            pool.abandon(worker)  # returns once the worker is gone, so the clean-up comes after its last write
+            remove_temporaries(job.output)
+            error = f"stopped after {limit:g} s, its time limit (--clip-timeout); its worker was replaced"
+            record(ClipResult(rel, job.output_rel, "failed", error=error, attempts=attempts[rel]))
         if not no_wait_note and time.monotonic() - since > WAIT_NOTE_SECONDS:
             observer.note("still waiting for a worker to load the backend (on Ray: for the cluster to place one)")
             no_wait_note = True
