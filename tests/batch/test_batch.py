@@ -648,3 +648,90 @@ def test_the_clip_time_limit_grows_with_the_frames_and_can_be_set_or_lifted():
     assert clip_limit(1000, gpu=False, asked=0) is None
     with pytest.raises(SettingsError, match="--clip-timeout must be 0"):
         BatchOptions("in", "out", clip_timeout=-1)
+
+
+def _fsize_limit(size):
+    """preexec_fn: writes past `size` bytes fail with EFBIG, as on a full disk (SIGXFSZ is ignored by Python)."""
+    import resource
+
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+
+def test_a_disk_that_fills_mid_batch_fails_the_clips_that_do_not_fit(tmp_path):
+    root = tmp_path / "in"
+    root.mkdir()
+    make_clip(root / "a-small.mp4", width=16, height=16, frames=1)  # its cartoon fits in the 5000 bytes left
+    names = make_flat(root, 2, frames=4)  # theirs (about 8 KB) do not; the manifest and report (about 2 KB) do
+    out = tmp_path / "out"
+    proc = batch(root, "-o", out, "-q", "-j", "1", *CLASSIC, preexec_fn=_fsize_limit(5000))
+    assert proc.returncode == ExitStatus.SOME_FAILED, proc.stderr
+    assert proc.stderr.splitlines() == [f"error: {n}: {out / n}: writing failed (File too large)" for n in names]
+    assert statuses(out) == {"a-small.mp4": "done", **dict.fromkeys(names, "failed")}
+    assert leftovers(out) == []
+
+
+@pytest.mark.parametrize("report_fits", [True, False])
+def test_a_manifest_that_cannot_be_saved_mid_batch_stops_it_with_exit_3_and_its_report(tmp_path, monkeypatch, report_fits):
+    import vidtoon.batch.manifest
+    from vidtoon.errors import OutputError
+
+    real = vidtoon.batch.manifest.write_atomic
+    full = False
+
+    def fill_after_a_done_clip(target, data, sync=False):
+        nonlocal full
+        full = full or (target.name == MANIFEST_NAME and b'"state": "done"' in data)
+        if full and (target.name == MANIFEST_NAME or not report_fits):
+            raise OutputError(f"{target}: cannot be written (No space left on device)")
+        real(target, data, sync)
+
+    monkeypatch.setattr(vidtoon.batch.manifest, "write_atomic", fill_after_a_done_clip)
+    root = tmp_path / "in"
+    make_flat(root, 3, frames=4)
+    out = tmp_path / "out"
+    with pytest.raises(OutputError, match=f"{MANIFEST_NAME}: cannot be written .No space left on device"):
+        run_batch(BatchOptions(root, out, jobs=1), recipe())  # the first error is the one told
+    if report_fits:
+        assert report(out)["interrupted"] is True
+        assert statuses(out)["clip00.mp4"] == "done" and statuses(out)["clip02.mp4"] == "interrupted"
+    else:
+        assert not (out / "report.json").exists()
+    workers = [p for p in psutil.Process().children(recursive=True) if "resource_tracker" not in " ".join(p.cmdline())]
+    assert workers == [] and leftovers(out) == []
+
+
+def test_input_folders_named_like_the_batchs_own_files_fail_alone(tmp_path):
+    root = tmp_path / "in"
+    for folder in ("report.json", "report.html", MANIFEST_NAME):
+        (root / folder).mkdir(parents=True)
+        make_clip(root / folder / "x.mp4", frames=2)
+    make_clip(root / "ok.mp4", frames=2)
+    out = tmp_path / "out"
+    proc = batch(root, "-o", out, "-r", "-q", *CLASSIC)
+    assert proc.returncode == ExitStatus.SOME_FAILED, proc.stderr
+    reserved = {f"{f}/x.mp4": "failed" for f in ("report.html", "report.json", MANIFEST_NAME)}
+    assert statuses(out) == {**reserved, "ok.mp4": "done"}  # report.json is the report
+    for folder in ("report.json", "report.html", MANIFEST_NAME):
+        assert f"error: {folder}/x.mp4: its output would go into {folder}, a name the batch keeps" in proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["ok.mp4", "report.json", MANIFEST_NAME]
+    assert batch(root, "-o", out, "-r", "-q", *CLASSIC).returncode == ExitStatus.SOME_FAILED  # and the rerun reads its manifest
+    assert statuses(out)["ok.mp4"] == "skipped"
+
+
+def test_a_symlinked_folder_in_out_dir_is_not_followed(tmp_path):
+    root = tmp_path / "in"
+    (root / "sub").mkdir(parents=True)
+    make_clip(root / "sub" / "a.mp4", frames=2)
+    make_clip(root / "b.mp4", frames=2)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sub").symlink_to(elsewhere)
+    proc = batch(root, "-o", out, "-r", "-q", *CLASSIC)
+    assert proc.returncode == ExitStatus.SOME_FAILED, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"error: sub/a.mp4: {out / 'sub'} is a symbolic link; the batch writes only inside OUT_DIR, so remove it or make it a folder"
+    ]
+    assert statuses(out) == {"sub/a.mp4": "failed", "b.mp4": "done"}
+    assert list(elsewhere.iterdir()) == []

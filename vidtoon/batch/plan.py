@@ -2,7 +2,7 @@
 
     clips, ignored = find_clips(in_dir, out_dir, recursive)
     jobs = [clip_for(in_dir, out_dir, path, suffix) for path in clips]
-    todo = plan(jobs, manifest, fingerprint, force, results)
+    todo = plan(jobs, out_dir, manifest, fingerprint, force, results)
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import Recipe
 from ..errors import InputError, SettingsError
 from ..io.formats import CONTAINERS, resolve
-from .manifest import Manifest, file_digest
+from .manifest import MANIFEST_NAME, Manifest, file_digest
 from .workers import Clip, ClipResult
 
 if TYPE_CHECKING:
@@ -28,6 +28,8 @@ VIDEO_SUFFIXES = frozenset(
     ".mp4 .m4v .mov .mkv .webm .avi .mpg .mpeg .ts .m2ts .mts .flv .wmv .3gp .ogv .mxf .dv".split()
 )
 DEFAULT_SUFFIX = ".mp4"  # for inputs whose own container vidtoon does not write (.flv, .ts, ...)
+REPORT_NAME = "report.json"
+BATCH_FILES = (MANIFEST_NAME, REPORT_NAME, "report.html")  # the batch's own files in OUT_DIR: no clip may use these names
 
 
 def check_dirs(options: BatchOptions) -> tuple[Path, Path]:
@@ -88,11 +90,16 @@ def check_encoding(jobs: list[Clip], recipe: Recipe, suffix_given: bool) -> None
             raise SettingsError(f"{e}{hint}") from None
 
 
-def plan(jobs: list[Clip], manifest: Manifest, fingerprint: str, force: bool, results: dict[str, ClipResult]) -> list[Clip]:
+def plan(
+    jobs: list[Clip], out_dir: Path, manifest: Manifest, fingerprint: str, force: bool, results: dict[str, ClipResult]
+) -> list[Clip]:
     """Which jobs to run; the others get their result (skipped or failed) in `results` now."""
     todo: list[Clip] = []
     claimed: dict[str, str] = {}
     for job in jobs:
+        if refused := _out_of_place(job, out_dir):
+            results[job.rel] = ClipResult(job.rel, job.output_rel, "failed", error=refused)
+            continue
         if job.output_rel in claimed:
             results[job.rel] = ClipResult(
                 job.rel, job.output_rel, "failed",
@@ -113,6 +120,24 @@ def plan(jobs: list[Clip], manifest: Manifest, fingerprint: str, force: bool, re
         else:
             todo.append(job)
     return todo
+
+
+def _out_of_place(job: Clip, out_dir: Path) -> str | None:
+    """Why the clip's output cannot go where the mirrored tree puts it, if it cannot:
+    onto one of the batch's own files, or through a symbolic link to a folder, which
+    would write outside OUT_DIR."""
+    parts = Path(job.output_rel).parts
+    if parts[0] in BATCH_FILES:
+        return (
+            f"its output would go into {parts[0]}, a name the batch keeps for its own file in OUT_DIR; "
+            "rename that folder"
+        )
+    folder = out_dir
+    for part in parts[:-1]:
+        folder = folder / part
+        if folder.is_symlink():
+            return f"{folder} is a symbolic link; the batch writes only inside OUT_DIR, so remove it or make it a folder"
+    return None
 
 
 def _skipped(job: Clip, entry: dict[str, Any], note: str) -> ClipResult:

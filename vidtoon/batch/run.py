@@ -32,11 +32,11 @@ from typing import Protocol
 
 from .. import backends
 from ..config import Recipe
-from ..errors import InputError, SettingsError
+from ..errors import InputError, OutputError, SettingsError, describe
 from ..io.files import remove_temporaries
 from ..io.formats import CONTAINERS
-from .manifest import MANIFEST_NAME, Manifest, file_stamp, recipe_fingerprint
-from .plan import check_dirs, check_encoding, clip_for, find_clips, plan
+from .manifest import Manifest, file_stamp, recipe_fingerprint
+from .plan import BATCH_FILES, REPORT_NAME, check_dirs, check_encoding, clip_for, find_clips, plan
 from .signals import first_signal_only
 from .watchdog import Watchdog
 from .workers import (
@@ -203,9 +203,12 @@ def _run_batch(options: BatchOptions, recipe: Recipe, observer: BatchObserver, f
         raise InputError(f"{in_dir}: no clips found ({what}{'' if options.recursive else ', add --recursive for subfolders'})")
     jobs = [clip_for(in_dir, out_dir, source, options.suffix) for source in sources]
     check_encoding(jobs, recipe, options.suffix is not None)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # read-only, no permission, a parent that is a file, a full disk
+        raise OutputError(f"{out_dir}: cannot be created ({describe(e)})") from None
     with _exclusive(out_dir):
-        for name in (MANIFEST_NAME, "report.json", "report.html"):
+        for name in BATCH_FILES:
             remove_temporaries(out_dir / name)  # left by a run killed mid-write
         pool = _make_pool(options, factory)
         results: dict[str, ClipResult] = {}
@@ -218,7 +221,7 @@ def _run_batch(options: BatchOptions, recipe: Recipe, observer: BatchObserver, f
             fingerprint = recipe_fingerprint(template)
             # 3. What is left to do.
             manifest = Manifest.load(out_dir)
-            todo = plan(jobs, manifest, fingerprint, options.force, results)
+            todo = plan(jobs, out_dir, manifest, fingerprint, options.force, results)
             manifest.save()
             planned = True
             for job in todo:
@@ -233,8 +236,11 @@ def _run_batch(options: BatchOptions, recipe: Recipe, observer: BatchObserver, f
                 _schedule(pool, todo, manifest, fingerprint, options.retries, observer, results, inflight, watchdog)
         except BaseException as error:
             _stop(pool, inflight, observer)
-            if planned:  # Ctrl-C, SIGTERM, or a worker that could not load: report what was kept
-                result = _finish(options, jobs, results, started, pool, template, ignored, interrupted=True)
+            if planned:  # Ctrl-C, SIGTERM, a full disk, a worker that could not load: report what was kept
+                try:
+                    result = _finish(options, jobs, results, started, pool, template, ignored, interrupted=True)
+                except OutputError:  # (a full disk): the first error is the one to tell
+                    raise error from None
                 if isinstance(error, KeyboardInterrupt):
                     raise BatchInterrupted(result) from error
             raise
@@ -381,7 +387,7 @@ def _finish(
     batch = BatchResult(
         results=ordered,
         seconds=time.perf_counter() - started,
-        report=options.out_dir / "report.json",
+        report=options.out_dir / REPORT_NAME,
         workers=pool.describe(),
         backend=template.backend,
         ignored=ignored,
@@ -412,7 +418,10 @@ def _exclusive(out_dir: Path) -> Iterator[None]:
     except ImportError:  # Windows: no lock
         yield
         return
-    fd = os.open(out_dir, os.O_RDONLY)
+    try:
+        fd = os.open(out_dir, os.O_RDONLY)
+    except OSError as e:
+        raise OutputError(f"{out_dir}: cannot be opened ({describe(e)})") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
