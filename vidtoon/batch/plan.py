@@ -1,4 +1,5 @@
-"""Which clips a batch finds, where their cartoons go, and which of them are left to do.
+"""Which clips a batch finds, where their cartoons go, and which of them are left to do;
+OUT_DIR made and locked (one batch at a time).
 
     clips, ignored = find_clips(in_dir, out_dir, recursive)
     jobs = [clip_for(in_dir, out_dir, path, suffix) for path in clips]
@@ -11,11 +12,12 @@ import contextlib
 import datetime
 import fnmatch
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import Recipe
-from ..errors import InputError, SettingsError
+from ..errors import InputError, OutputError, SettingsError, describe
 from ..io.formats import CONTAINERS, resolve
 from .manifest import MANIFEST_NAME, Manifest, file_digest
 from .workers import Clip, ClipResult
@@ -44,6 +46,36 @@ def check_dirs(options: BatchOptions) -> tuple[Path, Path]:
     if real_in == real_out or real_in.is_relative_to(real_out):
         raise SettingsError(f"{out_dir}: the output folder must not be the input folder or contain it")
     return in_dir, out_dir
+
+
+def make_out_dir(out_dir: Path) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # read-only, no permission, a parent that is a file, a full disk
+        raise OutputError(f"{out_dir}: cannot be created ({describe(e)})") from None
+
+
+@contextlib.contextmanager
+def exclusive(out_dir: Path) -> Iterator[None]:
+    """One batch at a time per OUT_DIR: a lock on the folder itself (POSIX only), freed
+    by the kernel when the process ends, even by kill -9."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock
+        yield
+        return
+    try:
+        fd = os.open(out_dir, os.O_RDONLY)
+    except OSError as e:
+        raise OutputError(f"{out_dir}: cannot be opened ({describe(e)})") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SettingsError(f"{out_dir}: another vidtoon batch is writing into it; wait for it to finish") from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def find_clips(in_dir: Path, out_dir: Path, recursive: bool, globs: tuple[str, ...] = ()) -> tuple[list[Path], int]:

@@ -20,23 +20,20 @@ table is one). Only one batch at a time may write into an OUT_DIR (a lock).
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-import os
 import time
 from collections import Counter, deque
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from .. import backends
 from ..config import Recipe
-from ..errors import InputError, OutputError, SettingsError, describe
+from ..errors import InputError, OutputError, SettingsError
 from ..io.files import remove_temporaries
 from ..io.formats import CONTAINERS
 from .manifest import Manifest, file_stamp, recipe_fingerprint
-from .plan import BATCH_FILES, REPORT_NAME, check_dirs, check_encoding, clip_for, find_clips, plan
+from .plan import BATCH_FILES, REPORT_NAME, check_dirs, check_encoding, clip_for, exclusive, find_clips, make_out_dir, plan
 from .signals import first_signal_only
 from .watchdog import Watchdog
 from .workers import (
@@ -203,11 +200,8 @@ def _run_batch(options: BatchOptions, recipe: Recipe, observer: BatchObserver, f
         raise InputError(f"{in_dir}: no clips found ({what}{'' if options.recursive else ', add --recursive for subfolders'})")
     jobs = [clip_for(in_dir, out_dir, source, options.suffix) for source in sources]
     check_encoding(jobs, recipe, options.suffix is not None)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:  # read-only, no permission, a parent that is a file, a full disk
-        raise OutputError(f"{out_dir}: cannot be created ({describe(e)})") from None
-    with _exclusive(out_dir):
+    make_out_dir(out_dir)
+    with exclusive(out_dir):
         for name in BATCH_FILES:
             remove_temporaries(out_dir / name)  # left by a run killed mid-write
         pool = _make_pool(options, factory)
@@ -407,26 +401,3 @@ def _make_pool(options: BatchOptions, factory: BackendFactory) -> Pool:
     from .local import LocalPool
 
     return LocalPool(options.jobs, factory)
-
-
-@contextlib.contextmanager
-def _exclusive(out_dir: Path) -> Iterator[None]:
-    """One batch at a time per OUT_DIR: a lock on the folder itself (POSIX only), freed
-    by the kernel when the process ends, even by kill -9."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no lock
-        yield
-        return
-    try:
-        fd = os.open(out_dir, os.O_RDONLY)
-    except OSError as e:
-        raise OutputError(f"{out_dir}: cannot be opened ({describe(e)})") from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SettingsError(f"{out_dir}: another vidtoon batch is writing into it; wait for it to finish") from None
-        yield
-    finally:
-        os.close(fd)
