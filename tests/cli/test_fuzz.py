@@ -6,6 +6,8 @@ comes out, the contract holds: `open_video` plus iterating the frames either
 works (frames of the announced size, a bounded number of them) or raises
 InputError; never another exception, never a hang, never a file left open.
 A few mutants also go through the CLI: exit 0 or 2, one line, nothing left.
+Batch planning is fuzzed with IN_DIR trees and OUT_DIR symlinks built of the
+names that once broke it.
 """
 
 from __future__ import annotations

@@ -228,6 +228,7 @@ def _run_batch(options: BatchOptions, recipe: Recipe, observer: BatchObserver, f
                 observer.note(f"running on {pool.describe()}")
                 watchdog = Watchdog(backends.spec(template.backend).gpu, options.clip_timeout)
                 _schedule(pool, todo, manifest, fingerprint, options.retries, observer, results, inflight, watchdog)
+            pool.close(graceful=True)  # in the try: a Ctrl-C while the workers finish still stops them and reports
         except BaseException as error:
             _stop(pool, inflight, observer)
             if planned:  # Ctrl-C, SIGTERM, a full disk, a worker that could not load: report what was kept
@@ -238,7 +239,6 @@ def _run_batch(options: BatchOptions, recipe: Recipe, observer: BatchObserver, f
                 if isinstance(error, KeyboardInterrupt):
                     raise BatchInterrupted(result) from error
             raise
-        pool.close(graceful=True)
         observer.end()
         # 5. The report.
         return _finish(options, jobs, results, started, pool, template, ignored, interrupted=False)
