@@ -735,3 +735,42 @@ def test_a_symlinked_folder_in_out_dir_is_not_followed(tmp_path):
     ]
     assert statuses(out) == {"sub/a.mp4": "failed", "b.mp4": "done"}
     assert list(elsewhere.iterdir()) == []
+
+
+def _tgkill(pid, tid, signum):
+    """Signal one thread of another process (Linux): as the kernel may choose to deliver a process's signal."""
+    import ctypes
+    import platform
+
+    number = {"x86_64": 234, "aarch64": 131}[platform.machine()]  # SYS_tgkill
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(number, pid, tid, signum) != 0:
+        raise OSError(ctypes.get_errno(), "tgkill")
+
+
+def _blocks(pid, tid, signum):
+    """Does this thread block the signal? (The kernel never hands such a thread a process's signal.)"""
+    with open(f"/proc/{pid}/task/{tid}/status") as f:
+        mask = next(int(line.split()[1], 16) for line in f if line.startswith("SigBlk:"))
+    return bool(mask >> (signum - 1) & 1)
+
+
+def test_an_idle_worker_stops_on_a_sigterm_that_reaches_another_of_its_threads(tmp_path):
+    """A Python signal handler runs on the main thread only: a worker blocked for good in
+    inbox.get() never ran it when the kernel handed SIGTERM to its queue's feeder thread."""
+    from vidtoon.batch.local import LocalPool
+    from vidtoon.batch.workers import Ready, default_factory
+
+    pool = LocalPool(1, default_factory)
+    pool.start(recipe(), clips=1)
+    try:
+        deadline = time.monotonic() + 120  # a safety net only
+        while not any(isinstance(e, Ready) for e in pool.poll(0.1)):
+            assert time.monotonic() < deadline, "the worker never loaded"
+        worker = next(p for p in psutil.Process().children() if "resource_tracker" not in " ".join(p.cmdline()))
+        others = [t.id for t in worker.threads() if t.id != worker.pid and not _blocks(worker.pid, t.id, signal.SIGTERM)]
+        assert others, "the idle worker has a thread (its queue's feeder) that the kernel may give SIGTERM to"
+        _tgkill(worker.pid, others[0], signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0  # unwound and ended (a blocked worker fails here, on the timeout)
+    finally:
+        pool.close(graceful=False)

@@ -30,6 +30,7 @@ from .workers import BackendFactory, Clip, Finished, LoadFailed, Lost, Ready, pi
 
 STOP_SECONDS = 10  # how long close() waits for workers to finish or unwind before SIGKILL
 ABANDON_SECONDS = 2  # the same for a worker the watchdog stops (unwinding takes milliseconds)
+WAKE_SECONDS = 0.2  # an idle worker looks at its signals this often
 
 
 @dataclass
@@ -227,12 +228,21 @@ def _worker_main(label: str, template: Recipe, factory: BackendFactory, inbox: A
             send(LoadFailed(picklable_error(e)))
             return
         send(Ready(label))
-        while (job := inbox.get()) is not None:
+        while (job := _next_job(inbox)) is not None:
             send(Finished(process_clip(job, template, backend, send, label)))
     except (SystemExit, KeyboardInterrupt):
         # Stopped: the parent has stopped reading, so do not wait at exit to hand over
         # queued progress events (normal exits do wait, so LoadFailed always arrives).
         events.cancel_join_thread()
+
+
+def _next_job(inbox: Any) -> Clip | None:
+    """The next clip (None: stop), polled. The kernel may hand a SIGTERM to another
+    thread (the queue's feeder): its Python handler then runs only once the main
+    thread runs again, which a blocking get() would never let it do."""
+    while True:
+        with contextlib.suppress(queue.Empty):
+            return inbox.get(timeout=WAKE_SECONDS)
 
 
 def _exit_now(signum: int, frame: object) -> None:
