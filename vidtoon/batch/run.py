@@ -75,7 +75,7 @@ class BatchOptions:
         if self.jobs is not None and self.jobs < 1:
             raise SettingsError(f"--jobs must be at least 1, got {self.jobs}")
         if self.clip_timeout is not None and not self.clip_timeout >= 0:
-            raise SettingsError(f"--clip-timeout must be 0 (no limit) or more seconds, got {self.clip_timeout}")
+            raise SettingsError(f"--clip-timeout must be 0 (no limit) or more seconds, got {self.clip_timeout:g}")
         if self.suffix is not None:
             suffix = self.suffix if self.suffix.startswith(".") else f".{self.suffix}"
             if suffix.lower() not in CONTAINERS:
