@@ -291,16 +291,20 @@ def _quiet_logger(name: str) -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _this_vidtoon() -> dict[str, Any]:
+def _this_vidtoon() -> dict[str, Any] | None:
     """A runtime_env under which Ray workers import the vidtoon this driver runs.
     Ray puts the driver's current folder first on the workers' path, so a `vidtoon/`
     folder there (the parent of a checkout) would import as an empty namespace
     package; a regular package on the path beats a namespace one, so the folder
     that holds this vidtoon goes on it too (an editable install is not on the
-    path otherwise). The driver's PYTHONPATH is kept."""
+    path otherwise), with the driver's PYTHONPATH after it. Only then: any other
+    runtime_env (a Ray job's, the cluster's PYTHONPATH) is left alone."""
     import vidtoon
 
     home = os.path.dirname(os.path.dirname(os.path.abspath(vidtoon.__file__)))
+    here = os.path.abspath(os.curdir)
+    if here == home or not os.path.exists(os.path.join(here, "vidtoon")):
+        return None
     path = os.pathsep.join(p for p in (home, os.environ.get("PYTHONPATH")) if p)
     return {"env_vars": {"PYTHONPATH": path}}
 
