@@ -14,6 +14,7 @@ import pytest
 from batch_helpers import (
     CORRUPT,
     GOOD,
+    batch_with_factory,
     cannot_load,
     check_output,
     crash_on_width_80,
@@ -32,9 +33,10 @@ from vidtoon.backends.pix2pix import Pix2PixSettings
 from vidtoon.batch.manifest import MANIFEST_NAME, Manifest, recipe_fingerprint
 from vidtoon.batch.plan import clip_for, find_clips
 from vidtoon.batch.run import BatchOptions, run_batch
+from vidtoon.batch.watchdog import clip_limit
 from vidtoon.cli import ExitStatus
 from vidtoon.config import EncodeSettings, Recipe
-from vidtoon.errors import BackendUnavailable
+from vidtoon.errors import BackendUnavailable, SettingsError
 
 VIDTOON = [sys.executable, "-m", "vidtoon"]
 CLASSIC = ["--backend", "classic"]  # auto would import torch just to find no GPU
@@ -566,3 +568,209 @@ def test_auto_checks_the_model_the_batch_was_given(tmp_path, tiny_model):
     assert "backend: classic (auto: pix2pix cannot run here, no CUDA GPU found)" in notes
     proc = batch(root, "-o", tmp_path / "out2", "--model", tiny_model)
     assert proc.returncode == 0 and "auto: pix2pix cannot run here, no CUDA GPU found" in proc.stderr, proc.stderr
+
+
+def wait_for_a_done_clip(proc, out, what="the batch ended before its first clip was done"):
+    """Return once the manifest records a finished clip (polled: the event itself, not a delay)."""
+    deadline = time.monotonic() + 120  # a safety net only
+    while True:
+        assert time.monotonic() < deadline and proc.poll() is None, what
+        try:
+            if any(v["state"] == "done" for v in json.loads((out / MANIFEST_NAME).read_text())["clips"].values()):
+                return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.005)
+
+
+EXIT_FOR_SIGNAL = {"SIGINT": ExitStatus.INTERRUPTED, "SIGTERM": ExitStatus.TERMINATED, "SIGHUP": ExitStatus.HANGUP}
+
+
+@pytest.mark.parametrize(
+    "burst",
+    [("SIGINT", "SIGINT"), ("SIGINT", "SIGINT", "SIGINT"), ("SIGINT", "SIGTERM"), ("SIGTERM", "SIGHUP"), ("SIGHUP", "SIGINT", "SIGTERM")],
+)
+def test_a_burst_of_stop_signals_ends_the_batch_with_its_report_and_no_worker_left(tmp_path, burst):
+    root = tmp_path / "in"
+    root.mkdir()
+    make_clip(root / "a-hangs.mp4", width=80, frames=4)  # never finishes: the batch is still running when the burst lands
+    make_flat(root, 3, frames=4)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        batch_with_factory("hang_on_width_80", root, "-o", out, "-j", "2", *CLASSIC),
+        stderr=subprocess.PIPE, text=True, start_new_session=True,  # its own group, as a terminal's Ctrl-C hits it
+    )
+    try:
+        wait_for_a_done_clip(proc, out)
+        workers = psutil.Process(proc.pid).children(recursive=True)
+        for name in burst:  # 10 ms apart, to the whole group, as fast key presses are
+            os.killpg(proc.pid, getattr(signal, name))
+            time.sleep(0.01)
+        _, err = proc.communicate(timeout=60)  # a hang fails here
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    # The kernel may merge signals that arrive together, and then hands them over lowest
+    # number first: the code is that of one of the burst's signals.
+    assert proc.returncode in {EXIT_FOR_SIGNAL[name] for name in burst}, err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    assert report(out)["interrupted"] is True
+    assert statuses(out)["a-hangs.mp4"] == "interrupted"
+    _, alive = psutil.wait_procs(workers, timeout=15)
+    assert alive == [], "worker processes outlived the batch"
+    assert leftovers(out) == []
+
+
+def test_a_clip_over_its_time_limit_is_stopped_and_the_batch_goes_on(tmp_path):
+    root = tmp_path / "in"
+    root.mkdir()
+    make_clip(root / "a-stuck.mp4", width=80, frames=4)  # first, so that the clips after it show the batch goes on
+    names = make_flat(root, 2, frames=4)
+    out = tmp_path / "out"
+    # One worker, stuck where SIGTERM cannot reach it (as in an encoder library): only SIGKILL ends it.
+    argv = batch_with_factory("stuck_on_width_80", root, "-o", out, "-j", "1", "-q", "--clip-timeout", "5", *CLASSIC)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == ExitStatus.SOME_FAILED, proc.stderr
+    line = "error: a-stuck.mp4: stopped after 5 s, its time limit (--clip-timeout); its worker was replaced"
+    assert proc.stderr.splitlines() == [line]
+    assert statuses(out) == {"a-stuck.mp4": "failed", **dict.fromkeys(names, "done")}
+    assert not (out / "a-stuck.mp4").exists() and leftovers(out) == []
+    for name in names:
+        check_output(root / name, out / name)
+
+
+def test_the_clip_time_limit_grows_with_the_frames_and_can_be_set_or_lifted():
+    assert clip_limit(None, gpu=False, asked=None) == 600  # frames not known yet
+    assert clip_limit(1000, gpu=False, asked=None) == 600 + 10 * 1000
+    assert clip_limit(1000, gpu=True, asked=None) == 600 + 300 * 1000
+    assert clip_limit(1000, gpu=True, asked=5) == 5
+    assert clip_limit(1000, gpu=False, asked=0) is None
+    with pytest.raises(SettingsError, match="--clip-timeout must be 0"):
+        BatchOptions("in", "out", clip_timeout=-1)
+
+
+def _fsize_limit(size):
+    """preexec_fn: writes past `size` bytes fail with EFBIG, as on a full disk (SIGXFSZ is ignored by Python)."""
+    import resource
+
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+
+def test_a_disk_that_fills_mid_batch_fails_the_clips_that_do_not_fit(tmp_path):
+    root = tmp_path / "in"
+    root.mkdir()
+    make_clip(root / "a-small.mp4", width=16, height=16, frames=1)  # its cartoon fits in the 5000 bytes left
+    names = make_flat(root, 2, frames=4)  # theirs (about 8 KB) do not; the manifest and report (about 2 KB) do
+    out = tmp_path / "out"
+    proc = batch(root, "-o", out, "-q", "-j", "1", *CLASSIC, preexec_fn=_fsize_limit(5000))
+    assert proc.returncode == ExitStatus.SOME_FAILED, proc.stderr
+    assert proc.stderr.splitlines() == [f"error: {n}: {out / n}: writing failed (File too large)" for n in names]
+    assert statuses(out) == {"a-small.mp4": "done", **dict.fromkeys(names, "failed")}
+    assert leftovers(out) == []
+
+
+@pytest.mark.parametrize("report_fits", [True, False])
+def test_a_manifest_that_cannot_be_saved_mid_batch_stops_it_with_exit_3_and_its_report(tmp_path, monkeypatch, report_fits):
+    import vidtoon.batch.manifest
+    from vidtoon.errors import OutputError
+
+    real = vidtoon.batch.manifest.write_atomic
+    full = False
+
+    def fill_after_a_done_clip(target, data, sync=False):
+        nonlocal full
+        full = full or (target.name == MANIFEST_NAME and b'"state": "done"' in data)
+        if full and (target.name == MANIFEST_NAME or not report_fits):
+            raise OutputError(f"{target}: cannot be written (No space left on device)")
+        real(target, data, sync)
+
+    monkeypatch.setattr(vidtoon.batch.manifest, "write_atomic", fill_after_a_done_clip)
+    root = tmp_path / "in"
+    make_flat(root, 3, frames=4)
+    out = tmp_path / "out"
+    with pytest.raises(OutputError, match=f"{MANIFEST_NAME}: cannot be written .No space left on device"):
+        run_batch(BatchOptions(root, out, jobs=1), recipe())  # the first error is the one told
+    if report_fits:
+        assert report(out)["interrupted"] is True
+        assert statuses(out)["clip00.mp4"] == "done" and statuses(out)["clip02.mp4"] == "interrupted"
+    else:
+        assert not (out / "report.json").exists()
+    workers = [p for p in psutil.Process().children(recursive=True) if "resource_tracker" not in " ".join(p.cmdline())]
+    assert workers == [] and leftovers(out) == []
+
+
+def test_input_folders_named_like_the_batchs_own_files_fail_alone(tmp_path):
+    root = tmp_path / "in"
+    for folder in ("report.json", "report.html", MANIFEST_NAME):
+        (root / folder).mkdir(parents=True)
+        make_clip(root / folder / "x.mp4", frames=2)
+    make_clip(root / "ok.mp4", frames=2)
+    out = tmp_path / "out"
+    proc = batch(root, "-o", out, "-r", "-q", *CLASSIC)
+    assert proc.returncode == ExitStatus.SOME_FAILED, proc.stderr
+    reserved = {f"{f}/x.mp4": "failed" for f in ("report.html", "report.json", MANIFEST_NAME)}
+    assert statuses(out) == {**reserved, "ok.mp4": "done"}  # report.json is the report
+    for folder in ("report.json", "report.html", MANIFEST_NAME):
+        assert f"error: {folder}/x.mp4: its output would go into {folder}, a name the batch keeps" in proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["ok.mp4", "report.json", MANIFEST_NAME]
+    assert batch(root, "-o", out, "-r", "-q", *CLASSIC).returncode == ExitStatus.SOME_FAILED  # and the rerun reads its manifest
+    assert statuses(out)["ok.mp4"] == "skipped"
+
+
+def test_a_symlinked_folder_in_out_dir_is_not_followed(tmp_path):
+    root = tmp_path / "in"
+    (root / "sub").mkdir(parents=True)
+    make_clip(root / "sub" / "a.mp4", frames=2)
+    make_clip(root / "b.mp4", frames=2)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sub").symlink_to(elsewhere)
+    proc = batch(root, "-o", out, "-r", "-q", *CLASSIC)
+    assert proc.returncode == ExitStatus.SOME_FAILED, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"error: sub/a.mp4: {out / 'sub'} is a symbolic link; the batch writes only inside OUT_DIR, so remove it or make it a folder"
+    ]
+    assert statuses(out) == {"sub/a.mp4": "failed", "b.mp4": "done"}
+    assert list(elsewhere.iterdir()) == []
+
+
+def _tgkill(pid, tid, signum):
+    """Signal one thread of another process (Linux): as the kernel may choose to deliver a process's signal."""
+    import ctypes
+    import platform
+
+    number = {"x86_64": 234, "aarch64": 131}[platform.machine()]  # SYS_tgkill
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(number, pid, tid, signum) != 0:
+        raise OSError(ctypes.get_errno(), "tgkill")
+
+
+def _blocks(pid, tid, signum):
+    """Does this thread block the signal? (The kernel never hands such a thread a process's signal.)"""
+    with open(f"/proc/{pid}/task/{tid}/status") as f:
+        mask = next(int(line.split()[1], 16) for line in f if line.startswith("SigBlk:"))
+    return bool(mask >> (signum - 1) & 1)
+
+
+def test_an_idle_worker_stops_on_a_sigterm_that_reaches_another_of_its_threads(tmp_path):
+    """A Python signal handler runs on the main thread only: a worker blocked for good in
+    inbox.get() never ran it when the kernel handed SIGTERM to its queue's feeder thread."""
+    from vidtoon.batch.local import LocalPool
+    from vidtoon.batch.workers import Ready, default_factory
+
+    pool = LocalPool(1, default_factory)
+    pool.start(recipe(), clips=1)
+    try:
+        deadline = time.monotonic() + 120  # a safety net only
+        while not any(isinstance(e, Ready) for e in pool.poll(0.1)):
+            assert time.monotonic() < deadline, "the worker never loaded"
+        worker = next(p for p in psutil.Process().children() if "resource_tracker" not in " ".join(p.cmdline()))
+        others = [t.id for t in worker.threads() if t.id != worker.pid and not _blocks(worker.pid, t.id, signal.SIGTERM)]
+        assert others, "the idle worker has a thread (its queue's feeder) that the kernel may give SIGTERM to"
+        _tgkill(worker.pid, others[0], signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0  # unwound and ended (a blocked worker fails here, on the timeout)
+    finally:
+        pool.close(graceful=False)

@@ -1,13 +1,25 @@
 """vidtoon batch on a real local Ray cluster: the same results as local workers, retries when an actor dies."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import psutil
 import pytest
-from batch_helpers import CORRUPT, GOOD, check_output, crash_on_width_80, leftovers, make_flat, make_tree, report, statuses
+from batch_helpers import (
+    CORRUPT,
+    GOOD,
+    check_output,
+    crash_on_width_80,
+    leftovers,
+    make_flat,
+    make_tree,
+    report,
+    statuses,
+    stuck_on_width_80,
+)
 from clips import audio_packets, make_clip, read_video
 
 from vidtoon.batch import BatchOptions, run_batch
@@ -92,6 +104,21 @@ def test_a_dead_actor_is_replaced_and_its_clip_retried_once(ray_cluster, tmp_pat
     assert ray_cluster.is_initialized()  # a connection the caller made is left to the caller
 
 
+def test_a_clip_over_its_time_limit_is_stopped_on_ray_too(ray_cluster, tmp_path):
+    root = tmp_path / "in"
+    root.mkdir()
+    make_clip(root / "a-stuck.mp4", width=80, frames=4)  # first: the clips after it show the batch goes on
+    names = make_flat(root, 2, frames=4)
+    out = tmp_path / "out"
+    options = BatchOptions(root, out, ray="auto", jobs=1, clip_timeout=5)
+    result = run_batch(options, Recipe(backend="classic"), factory=stuck_on_width_80)
+    by_clip = {r.rel: r for r in result.results}
+    assert by_clip["a-stuck.mp4"].status == "failed" and "its time limit (--clip-timeout)" in by_clip["a-stuck.mp4"].error
+    for name in names:
+        assert by_clip[name].status == "done"
+    assert not (out / "a-stuck.mp4").exists() and leftovers(out) == []
+
+
 def test_cli_joins_a_running_cluster_and_leaves_it_running(ray_cluster, tmp_path):
     """What `--ray auto` does on a real cluster: connect to it, use it, disconnect."""
     root = tmp_path / "in"
@@ -134,3 +161,37 @@ def test_ray_runs_the_tiny_diffusion_model_like_a_local_worker(ray_cluster, tiny
         # A real cartoon, not the source passed through.
         source = read_video(root / name)[2]
         assert any((a != b).any() for a, b in zip(source, ray_frames, strict=True))
+
+
+def test_a_vidtoon_folder_in_the_current_folder_does_not_shadow_vidtoon_on_the_workers(ray_cluster, tmp_path):
+    """Ray puts the driver's current folder on the workers' path: run from the parent of a
+    checkout, its `vidtoon/` folder (no __init__.py there) would import as an empty package."""
+    (tmp_path / "vidtoon" / "vidtoon").mkdir(parents=True)
+    root = tmp_path / "in"
+    names = make_flat(root, 2, frames=3)
+    address = ray_cluster.get_runtime_context().gcs_address
+    # The installed command: `python -m vidtoon` would put the current folder on the driver's own path too.
+    command = shutil.which("vidtoon", path=str(Path(sys.executable).parent))
+    proc = subprocess.run(
+        [command, "batch", "in", "-o", "out", "--backend", "classic", "--ray", address, "-j", "1", "-q", *LOSSLESS],
+        capture_output=True, text=True, timeout=300, env={**os.environ, **QUIET_RAY}, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert statuses(tmp_path / "out") == {name: "done" for name in names}
+    for name in names:
+        check_output(root / name, tmp_path / "out" / name)
+
+
+def test_a_ray_error_is_shown_as_its_last_meaningful_line_without_colours():
+    from vidtoon.batch.cluster import _short
+
+    # As Ray 2 raises it when an actor's class cannot be imported (cut down).
+    raw = RuntimeError(
+        "The actor died because of an error raised in its creation task, \x1b[36mray::Inbox.__init__()\x1b[39m "
+        "(pid=28572, ip=192.0.2.2)\n           ^^^^^^^^^^^^^^^^^^^^\nRuntimeError: The actor with name Inbox failed "
+        "to import on the worker.\n\n\x1b[36mray::Inbox.__init__()\x1b[39m (pid=28572)\n  File \"/x/manifest.py\", "
+        "line 25, in <module>\n    from .. import __version__\nImportError: cannot import name '__version__' from "
+        "'vidtoon' (unknown location)\n   ~~~^^^\n\n"
+    )
+    assert _short(raw) == "ImportError: cannot import name '__version__' from 'vidtoon' (unknown location)"
+    assert _short(RuntimeError("\x1b[31m\x1b[0m\n ^^ \n")) == "RuntimeError"

@@ -313,3 +313,44 @@ def test_control_characters_in_names_stay_on_one_line(tmp_path, out_dir):
     assert proc.returncode == ExitStatus.BAD_INPUT
     line = assert_one_line(proc, "error:")
     assert "two\\nlines\\x1b[31m.mp4" in line and "\x1b" not in stderr_text(proc)
+
+
+# ---- batch: an OUT_DIR that cannot be written ------------------------------------------------------
+
+
+def _fsize_limit(size):
+    """preexec_fn: writes past `size` bytes fail with EFBIG, as on a full disk (SIGXFSZ is ignored by Python)."""
+    import resource
+
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+
+def _read_only(tmp_path):
+    out = tmp_path / "ro"
+    out.mkdir()
+    out.chmod(0o555)
+    return out, as_ordinary_user()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (_read_only, "ro/vidtoon-manifest.json: cannot be written (Permission denied)"),
+        (lambda t: (_read_only(t)[0] / "new", as_ordinary_user()), "ro/new: cannot be created (Permission denied)"),
+        (lambda t: (t / "a-file" / "out", {}), "a-file/out: cannot be created (Not a directory)"),
+        (lambda t: (t / "full", {"preexec_fn": _fsize_limit(10)}), "full/vidtoon-manifest.json: cannot be written (File too large)"),
+    ],
+    ids=["read-only", "read-only-parent", "parent-is-a-file", "full-at-the-first-manifest-write"],
+)
+def test_batch_into_an_out_dir_that_cannot_be_written_exits_3_in_one_line(clip, tmp_path, make, message):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.mp4").write_bytes(clip(frames=2).path.read_bytes())
+    (tmp_path / "a-file").write_text("x")
+    try:
+        out, kwargs = make(tmp_path)
+    except OSError as e:  # as the unreadable-file test above
+        pytest.skip(f"running as root and {e}")
+    proc = run_cli("batch", tmp_path / "in", "-o", out, "-q", *CLASSIC, **kwargs)
+    assert proc.returncode == ExitStatus.WRITE_FAILED, stderr_text(proc)
+    line = assert_one_line(proc, "error:")
+    assert line.endswith(message), line

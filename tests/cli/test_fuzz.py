@@ -6,6 +6,8 @@ comes out, the contract holds: `open_video` plus iterating the frames either
 works (frames of the announced size, a bounded number of them) or raises
 InputError; never another exception, never a hang, never a file left open.
 A few mutants also go through the CLI: exit 0 or 2, one line, nothing left.
+Batch planning is fuzzed with IN_DIR trees and OUT_DIR symlinks built of the
+names that once broke it.
 """
 
 from __future__ import annotations
@@ -187,3 +189,44 @@ def test_cli_contract_on_mutated_files(scratch, suffix, mutations):
     else:
         assert left == ["cartoon.mp4"]
         assert stderr_text(proc) == "" or assert_one_line(proc, "warning:")
+
+
+# ---- batch planning on hostile trees -------------------------------------------------------------
+
+# Folder and file names that have broken batches: the batch's own file names, and a symlink in OUT_DIR.
+TREE_NAMES = ("a", "sub", "report.json", "report.html", "vidtoon-manifest.json", ".hidden")
+
+
+@settings(max_examples=60, derandomize=True, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    clips=st.lists(st.lists(st.sampled_from(TREE_NAMES), max_size=2), min_size=1, max_size=5),
+    links=st.lists(st.sampled_from(TREE_NAMES[:5]), max_size=2),
+)
+def test_batch_planning_never_writes_outside_out_dir_or_over_its_own_files(clips, links):
+    """Whatever the IN_DIR tree and the symlinks already in OUT_DIR, every clip the batch
+    would run writes inside OUT_DIR and not onto its manifest or report; the others fail with a reason."""
+    from vidtoon.batch.manifest import Manifest
+    from vidtoon.batch.plan import BATCH_FILES, clip_for, find_clips, plan
+
+    with tempfile.TemporaryDirectory() as folder:
+        root, out, elsewhere = Path(folder, "in"), Path(folder, "out"), Path(folder, "elsewhere")
+        for i, parts in enumerate(clips):
+            path = root.joinpath(*parts, f"c{i}.mp4")  # planning reads names only, not the videos
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"")
+        elsewhere.mkdir()
+        out.mkdir()
+        for name in links:
+            if not out.joinpath(name).is_symlink():
+                out.joinpath(name).symlink_to(elsewhere, target_is_directory=True)
+        sources, _ = find_clips(root, out, recursive=True)
+        jobs = [clip_for(root, out, source, None) for source in sources]
+        results = {}
+        todo = plan(jobs, out, Manifest.load(out), "fingerprint", False, results)
+        assert {j.rel for j in todo} | set(results) == {j.rel for j in jobs}
+        real_out = out.resolve()
+        for job in todo:
+            assert job.output.parent.resolve().is_relative_to(real_out), job
+            assert job.output.relative_to(out).parts[0] not in BATCH_FILES, job
+        assert all(r.status == "failed" and r.error for r in results.values())

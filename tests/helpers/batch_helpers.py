@@ -8,6 +8,8 @@ import hashlib
 import json
 import os
 import signal
+import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,3 +126,46 @@ class _NamedByDevice(_CrashOnWidth):
 
 def named_by_device(recipe):
     return _NamedByDevice(recipe)
+
+
+class _HangOnWidth(_CrashOnWidth):
+    """The classic backend, except that it never returns on frames `width` wide.
+    stuck: it also ignores SIGTERM, as a hang inside an encoder library does."""
+
+    def __init__(self, recipe, width: int, stuck: bool) -> None:
+        super().__init__(recipe, width)
+        self._stuck = stuck
+
+    def __call__(self, batch):
+        if batch.shape[2] == self._width:
+            if self._stuck:
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            threading.Event().wait()  # forever (a signal handler that raises still ends it)
+        return self._inner(batch)
+
+
+def hang_on_width_80(recipe):
+    return _HangOnWidth(recipe, 80, stuck=False)
+
+
+def stuck_on_width_80(recipe):
+    return _HangOnWidth(recipe, 80, stuck=True)
+
+
+# `vidtoon batch ARGS` with the workers' backend made by a factory of this module
+# (argv[1]): run.default_factory is what the CLI's batch hands its workers.
+_BATCH_WITH_FACTORY = """
+import sys
+sys.path.insert(0, {helpers!r})
+import batch_helpers
+import vidtoon.batch.run
+vidtoon.batch.run.default_factory = getattr(batch_helpers, sys.argv[1])
+from vidtoon.cli import main
+sys.exit(main(["batch", *sys.argv[2:]]))
+"""
+
+
+def batch_with_factory(factory: str, *args) -> list[str]:
+    """The argv of a `vidtoon batch ARGS` whose workers use batch_helpers.`factory`."""
+    script = _BATCH_WITH_FACTORY.format(helpers=str(Path(__file__).parent))
+    return [sys.executable, "-c", script, factory, *map(str, args)]

@@ -15,7 +15,10 @@ back through a small inbox actor. `ray` is imported only here.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
+import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -118,6 +121,7 @@ class RayPool:
                         include_dashboard=False,
                         log_to_driver=False,  # worker output would tear the live table; errors come back as results
                         configure_logging=False,
+                        runtime_env=_this_vidtoon(),
                     )
             except Exception as e:  # noqa: BLE001 - Ray raises many kinds here; all mean "no cluster"
                 raise BackendUnavailable(f"cannot reach a Ray cluster at {self._address!r} ({_short(e)})") from None
@@ -181,7 +185,9 @@ class RayPool:
 
     def submit(self, worker: str, job: Clip) -> None:
         self._busy.add(worker)
-        self._running[self._actors[worker].process.remote(job)] = (worker, job)
+        # Absolute: an actor works in a folder of Ray's, not in the driver's current one.
+        there = dataclasses.replace(job, source=job.source.absolute(), output=job.output.absolute())
+        self._running[self._actors[worker].process.remote(there)] = (worker, job)
 
     def poll(self, timeout: float) -> list[object]:
         ray = self._ray
@@ -195,7 +201,11 @@ class RayPool:
             time.sleep(timeout)
             done = []
         # Progress first, so that it never arrives after its clip's result.
-        events.extend(e for e in ray.get(self._inbox.drain.remote()) if isinstance(e, (Started, Advanced)))
+        try:
+            progress = ray.get(self._inbox.drain.remote())
+        except ray.exceptions.RayError as e:  # without its inbox the batch cannot go on
+            raise BackendUnavailable(f"the Ray cluster failed ({_short(e)})") from None
+        events.extend(e for e in progress if isinstance(e, (Started, Advanced)))
         for ref in done:
             if ref in self._loading:
                 events.append(self._loaded(ref))
@@ -229,6 +239,21 @@ class RayPool:
                 ray.kill(self._actors.pop(label), no_restart=True)
             self._add_actor()
             return Lost(job.rel, f"its Ray worker failed ({_short(e)})")
+
+    def abandon(self, worker: str) -> None:
+        """Kill an actor stuck on its clip and start another in its place; return once
+        it is gone (or after STOP_WAIT), so that the scheduler's clean-up comes last."""
+        ray = self._ray
+        refs = [ref for ref, (label, _) in self._running.items() if label == worker]
+        for ref in refs:
+            del self._running[ref]
+        self._busy.discard(worker)
+        self._ready.discard(worker)
+        with contextlib.suppress(Exception):
+            ray.kill(self._actors.pop(worker), no_restart=True)
+        with contextlib.suppress(Exception):
+            ray.wait(refs, num_returns=len(refs), timeout=STOP_WAIT)
+        self._add_actor()
 
     def close(self, graceful: bool) -> None:
         ray = self._ray
@@ -266,7 +291,30 @@ def _quiet_logger(name: str) -> Iterator[None]:
         logger.setLevel(level)
 
 
+def _this_vidtoon() -> dict[str, Any] | None:
+    """A runtime_env under which Ray workers import the vidtoon this driver runs.
+    Ray puts the driver's current folder first on the workers' path, so a `vidtoon/`
+    folder there (the parent of a checkout) would import as an empty namespace
+    package; a regular package on the path beats a namespace one, so the folder
+    that holds this vidtoon goes on it too (an editable install is not on the
+    path otherwise), with the driver's PYTHONPATH after it. Only then: any other
+    runtime_env (a Ray job's, the cluster's PYTHONPATH) is left alone."""
+    import vidtoon
+
+    home = os.path.dirname(os.path.dirname(os.path.abspath(vidtoon.__file__)))
+    here = os.path.abspath(os.curdir)
+    if here == home or not os.path.exists(os.path.join(here, "vidtoon")):
+        return None
+    path = os.pathsep.join(p for p in (home, os.environ.get("PYTHONPATH")) if p)
+    return {"env_vars": {"PYTHONPATH": path}}
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_MARKERS = re.compile(r"[\s^~]*")  # the lines that underline a traceback's code
+
+
 def _short(error: BaseException) -> str:
-    """Ray's actor errors run to many lines; keep the first."""
-    text = str(error).strip().splitlines()
-    return text[0][:200] if text else type(error).__name__
+    """Ray's errors are a traceback fragment, in colour; keep the last line that says something."""
+    lines = [line.strip() for line in _ANSI.sub("", str(error)).splitlines()]
+    meaningful = [line for line in lines if not _MARKERS.fullmatch(line)]
+    return meaningful[-1][:200] if meaningful else type(error).__name__

@@ -1,8 +1,10 @@
 """Batch workers as processes on this machine (spawned), each with its own backend.
 
-Workers ignore Ctrl-C (the parent decides) and stop on SIGTERM by unwinding,
-so the writer deletes its temporary file. They also stop when their parent
-dies, even by kill -9, so no orphan keeps writing into OUT_DIR.
+Workers ignore Ctrl-C and SIGHUP (the parent decides) and stop on SIGTERM by
+unwinding, so the writer deletes its temporary file; they are born with those
+signals blocked, so none can reach them half-started. They also stop when their
+parent dies, even by kill -9, so no orphan keeps writing into OUT_DIR. Every wait
+for a worker is bounded: close() ends with SIGKILL.
 """
 
 from __future__ import annotations
@@ -23,7 +25,12 @@ from typing import Any
 from .. import backends
 from ..config import Recipe
 from ..errors import BackendUnavailable
+from .signals import stop_signals_blocked
 from .workers import BackendFactory, Clip, Finished, LoadFailed, Lost, Ready, picklable_error, process_clip
+
+STOP_SECONDS = 10  # how long close() waits for workers to finish or unwind before SIGKILL
+ABANDON_SECONDS = 2  # the same for a worker the watchdog stops (unwinding takes milliseconds)
+WAKE_SECONDS = 0.2  # an idle worker looks at its signals this often
 
 
 @dataclass
@@ -98,7 +105,8 @@ class LocalPool:
         gpus = local_gpus() if gpu else []
         self._count = worker_count(gpu, self._jobs, local_cpus(), len(gpus), clips)
         self._gpus = sorted({gpus[i % len(gpus)] for i in range(self._count)}) if gpus else []
-        self._events = self._context.Queue()
+        with stop_signals_blocked():  # the queue starts multiprocessing's resource tracker
+            self._events = self._context.Queue()
         for i in range(self._count):
             self._spawn(f"w{i + 1}", gpus[i % len(gpus)] if gpus else None)
 
@@ -110,9 +118,9 @@ class LocalPool:
             name=f"vidtoon-{label}",
             daemon=True,
         )
-        with _environment(CUDA_VISIBLE_DEVICES=device), _sigint_ignored():
+        self._slots[label] = _Slot(process, inbox, label, device)  # first: close() stops it whatever happens next
+        with _environment(CUDA_VISIBLE_DEVICES=device), stop_signals_blocked():
             process.start()
-        self._slots[label] = _Slot(process, inbox, label, device)
 
     def idle(self) -> list[str]:
         return [s.label for s in self._slots.values() if s.ready and s.job is None]
@@ -149,7 +157,7 @@ class LocalPool:
         a fresh worker takes the slot."""
         for slot in list(self._slots.values()):
             code = slot.process.exitcode
-            if code is None:
+            if code is None:  # running (or not started yet)
                 continue
             why = _exit_reason(code)
             del self._slots[slot.label]
@@ -162,10 +170,19 @@ class LocalPool:
                 yield Lost(slot.job.rel, f"its worker process died ({why})")
             self._spawn(slot.label, slot.device)
 
+    def abandon(self, worker: str) -> None:
+        """Stop a worker stuck on its clip, by SIGTERM (its temporary file goes), else
+        SIGKILL; the next poll gives its slot a fresh worker."""
+        slot = self._slots[worker]
+        slot.job = None
+        slot.process.terminate()
+        _stop_process(slot.process, ABANDON_SECONDS)
+
     def close(self, graceful: bool) -> None:
         """Stop every worker. graceful: after their current clip (there is none when
         the batch is done); else now, by SIGTERM, which deletes their temporary files."""
-        for slot in self._slots.values():
+        slots = [s for s in self._slots.values() if s.process.pid is not None]
+        for slot in slots:
             slot.inbox.cancel_join_thread()
             if slot.process.exitcode is not None:
                 continue
@@ -173,20 +190,32 @@ class LocalPool:
                 slot.inbox.put(None)
             else:
                 slot.process.terminate()
-        deadline = time.monotonic() + 10
-        for slot in self._slots.values():
-            slot.process.join(max(0.1, deadline - time.monotonic()))
-            if slot.process.exitcode is None:
-                slot.process.kill()
-                slot.process.join(5)
+        deadline = time.monotonic() + STOP_SECONDS
+        for slot in slots:
+            _stop_process(slot.process, max(0.1, deadline - time.monotonic()))
         if self._events is not None:
             self._events.cancel_join_thread()
             self._events.close()
 
 
+def _stop_process(process: multiprocessing.process.BaseProcess, wait: float) -> None:
+    """Wait up to `wait` seconds for it to end, then SIGKILL it (which cannot be
+    ignored) and reap it, so that multiprocessing's own (unbounded) join at exit
+    finds nothing to wait for."""
+    process.join(wait)
+    if process.exitcode is None:
+        process.kill()
+        process.join(5)
+
+
 def _worker_main(label: str, template: Recipe, factory: BackendFactory, inbox: Any, events: Any, parent: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the whole process group; the parent decides
+    # Ctrl-C and a hang-up go to the whole process group; the parent decides for all.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _exit_now)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # born blocked (LocalPool._spawn)
     _die_with_parent(parent)
 
     def send(event: object) -> None:
@@ -199,7 +228,7 @@ def _worker_main(label: str, template: Recipe, factory: BackendFactory, inbox: A
             send(LoadFailed(picklable_error(e)))
             return
         send(Ready(label))
-        while (job := inbox.get()) is not None:
+        while (job := _next_job(inbox)) is not None:
             send(Finished(process_clip(job, template, backend, send, label)))
     except (SystemExit, KeyboardInterrupt):
         # Stopped: the parent has stopped reading, so do not wait at exit to hand over
@@ -207,7 +236,17 @@ def _worker_main(label: str, template: Recipe, factory: BackendFactory, inbox: A
         events.cancel_join_thread()
 
 
+def _next_job(inbox: Any) -> Clip | None:
+    """The next clip (None: stop), polled. The kernel may hand a SIGTERM to another
+    thread (the queue's feeder): its Python handler then runs only once the main
+    thread runs again, which a blocking get() would never let it do."""
+    while True:
+        with contextlib.suppress(queue.Empty):
+            return inbox.get(timeout=WAKE_SECONDS)
+
+
 def _exit_now(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second SIGTERM must not cut the clean-up short
     sys.exit(128 + signum)  # unwinds through the writer, which deletes its temporary file
 
 
@@ -237,21 +276,6 @@ def _exit_reason(code: int) -> str:
             return f"killed by {signal.Signals(-code).name}"
         return f"killed by signal {-code}"
     return f"exit code {code}"
-
-
-@contextlib.contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """A child started while SIGINT is ignored is born ignoring it (Python keeps an
-    inherited SIG_IGN), so a Ctrl-C that reaches it while it is still importing
-    cannot print a traceback; the parent handles Ctrl-C for all."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 @contextlib.contextmanager

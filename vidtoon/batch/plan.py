@@ -1,8 +1,9 @@
-"""Which clips a batch finds, where their cartoons go, and which of them are left to do.
+"""Which clips a batch finds, where their cartoons go, and which of them are left to do;
+OUT_DIR made and locked (one batch at a time).
 
     clips, ignored = find_clips(in_dir, out_dir, recursive)
     jobs = [clip_for(in_dir, out_dir, path, suffix) for path in clips]
-    todo = plan(jobs, manifest, fingerprint, force, results)
+    todo = plan(jobs, out_dir, manifest, fingerprint, force, results)
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ import contextlib
 import datetime
 import fnmatch
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import Recipe
-from ..errors import InputError, SettingsError
+from ..errors import InputError, OutputError, SettingsError, describe
 from ..io.formats import CONTAINERS, resolve
-from .manifest import Manifest, file_digest
+from .manifest import MANIFEST_NAME, Manifest, file_digest
 from .workers import Clip, ClipResult
 
 if TYPE_CHECKING:
@@ -28,6 +30,8 @@ VIDEO_SUFFIXES = frozenset(
     ".mp4 .m4v .mov .mkv .webm .avi .mpg .mpeg .ts .m2ts .mts .flv .wmv .3gp .ogv .mxf .dv".split()
 )
 DEFAULT_SUFFIX = ".mp4"  # for inputs whose own container vidtoon does not write (.flv, .ts, ...)
+REPORT_NAME = "report.json"
+BATCH_FILES = (MANIFEST_NAME, REPORT_NAME, "report.html")  # the batch's own files in OUT_DIR: no clip may use these names
 
 
 def check_dirs(options: BatchOptions) -> tuple[Path, Path]:
@@ -42,6 +46,36 @@ def check_dirs(options: BatchOptions) -> tuple[Path, Path]:
     if real_in == real_out or real_in.is_relative_to(real_out):
         raise SettingsError(f"{out_dir}: the output folder must not be the input folder or contain it")
     return in_dir, out_dir
+
+
+def make_out_dir(out_dir: Path) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # read-only, no permission, a parent that is a file, a full disk
+        raise OutputError(f"{out_dir}: cannot be created ({describe(e)})") from None
+
+
+@contextlib.contextmanager
+def exclusive(out_dir: Path) -> Iterator[None]:
+    """One batch at a time per OUT_DIR: a lock on the folder itself (POSIX only), freed
+    by the kernel when the process ends, even by kill -9."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock
+        yield
+        return
+    try:
+        fd = os.open(out_dir, os.O_RDONLY)
+    except OSError as e:
+        raise OutputError(f"{out_dir}: cannot be opened ({describe(e)})") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SettingsError(f"{out_dir}: another vidtoon batch is writing into it; wait for it to finish") from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def find_clips(in_dir: Path, out_dir: Path, recursive: bool, globs: tuple[str, ...] = ()) -> tuple[list[Path], int]:
@@ -88,11 +122,16 @@ def check_encoding(jobs: list[Clip], recipe: Recipe, suffix_given: bool) -> None
             raise SettingsError(f"{e}{hint}") from None
 
 
-def plan(jobs: list[Clip], manifest: Manifest, fingerprint: str, force: bool, results: dict[str, ClipResult]) -> list[Clip]:
+def plan(
+    jobs: list[Clip], out_dir: Path, manifest: Manifest, fingerprint: str, force: bool, results: dict[str, ClipResult]
+) -> list[Clip]:
     """Which jobs to run; the others get their result (skipped or failed) in `results` now."""
     todo: list[Clip] = []
     claimed: dict[str, str] = {}
     for job in jobs:
+        if refused := _out_of_place(job, out_dir):
+            results[job.rel] = ClipResult(job.rel, job.output_rel, "failed", error=refused)
+            continue
         if job.output_rel in claimed:
             results[job.rel] = ClipResult(
                 job.rel, job.output_rel, "failed",
@@ -113,6 +152,24 @@ def plan(jobs: list[Clip], manifest: Manifest, fingerprint: str, force: bool, re
         else:
             todo.append(job)
     return todo
+
+
+def _out_of_place(job: Clip, out_dir: Path) -> str | None:
+    """Why the clip's output cannot go where the mirrored tree puts it, if it cannot:
+    onto one of the batch's own files, or through a symbolic link to a folder, which
+    would write outside OUT_DIR."""
+    parts = Path(job.output_rel).parts
+    if parts[0] in BATCH_FILES:
+        return (
+            f"its output would go into {parts[0]}, a name the batch keeps for its own file in OUT_DIR; "
+            "rename that folder"
+        )
+    folder = out_dir
+    for part in parts[:-1]:
+        folder = folder / part
+        if folder.is_symlink():
+            return f"{folder} is a symbolic link; the batch writes only inside OUT_DIR, so remove it or make it a folder"
+    return None
 
 
 def _skipped(job: Clip, entry: dict[str, Any], note: str) -> ClipResult:

@@ -20,22 +20,22 @@ table is one). Only one batch at a time may write into an OUT_DIR (a lock).
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-import os
 import time
 from collections import Counter, deque
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from .. import backends
 from ..config import Recipe
-from ..errors import InputError, SettingsError
+from ..errors import InputError, OutputError, SettingsError
 from ..io.files import remove_temporaries
 from ..io.formats import CONTAINERS
-from .manifest import MANIFEST_NAME, Manifest, file_stamp, recipe_fingerprint
-from .plan import check_dirs, check_encoding, clip_for, find_clips, plan
+from .manifest import Manifest, file_stamp, recipe_fingerprint
+from .plan import BATCH_FILES, REPORT_NAME, check_dirs, check_encoding, clip_for, exclusive, find_clips, make_out_dir, plan
+from .signals import first_signal_only
+from .watchdog import Watchdog
 from .workers import (
     Advanced,
     BackendFactory,
@@ -67,12 +67,15 @@ class BatchOptions:
     ray: str | None = None  # None: local processes; "local": a new local Ray; else a Ray address ("auto")
     retries: int = 1  # more tries for a clip whose worker died (a bad clip is not retried)
     report_html: bool = False  # also write report.html with a thumbnail pair per clip
+    clip_timeout: float | None = None  # seconds a clip may take; None: from its frames (watchdog.py); 0: no limit
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "in_dir", Path(self.in_dir))
         object.__setattr__(self, "out_dir", Path(self.out_dir))
         if self.jobs is not None and self.jobs < 1:
             raise SettingsError(f"--jobs must be at least 1, got {self.jobs}")
+        if self.clip_timeout is not None and not self.clip_timeout >= 0:
+            raise SettingsError(f"--clip-timeout must be 0 (no limit) or more seconds, got {self.clip_timeout:g}")
         if self.suffix is not None:
             suffix = self.suffix if self.suffix.startswith(".") else f".{self.suffix}"
             if suffix.lower() not in CONTAINERS:
@@ -164,6 +167,8 @@ class Pool(Protocol):
 
     def poll(self, timeout: float) -> list[object]: ...
 
+    def abandon(self, worker: str) -> None: ...
+
     def close(self, graceful: bool) -> None: ...
 
 
@@ -178,8 +183,14 @@ def run_batch(
 
     `factory(recipe) -> backend` builds each worker's backend (default: backends.load);
     it must be picklable (a module-level function). Raises VidtoonError when the
-    batch cannot start; a clip that fails is in the result instead."""
-    observer = observer or NoBatchObserver()
+    batch cannot start; a clip that fails is in the result instead. Only the first
+    Ctrl-C/SIGTERM/SIGHUP counts while it runs (signals.py): the stop it starts always
+    ends, with the report written and no worker left."""
+    with first_signal_only():
+        return _run_batch(options, recipe, observer or NoBatchObserver(), factory or default_factory)
+
+
+def _run_batch(options: BatchOptions, recipe: Recipe, observer: BatchObserver, factory: BackendFactory) -> BatchResult:
     started = time.perf_counter()
     # 1. The folders and the clips in them.
     in_dir, out_dir = check_dirs(options)
@@ -189,11 +200,11 @@ def run_batch(
         raise InputError(f"{in_dir}: no clips found ({what}{'' if options.recursive else ', add --recursive for subfolders'})")
     jobs = [clip_for(in_dir, out_dir, source, options.suffix) for source in sources]
     check_encoding(jobs, recipe, options.suffix is not None)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with _exclusive(out_dir):
-        for name in (MANIFEST_NAME, "report.json", "report.html"):
+    make_out_dir(out_dir)
+    with exclusive(out_dir):
+        for name in BATCH_FILES:
             remove_temporaries(out_dir / name)  # left by a run killed mid-write
-        pool = _make_pool(options, factory or default_factory)
+        pool = _make_pool(options, factory)
         results: dict[str, ClipResult] = {}
         inflight: dict[str, Clip] = {}
         template = recipe
@@ -204,7 +215,7 @@ def run_batch(
             fingerprint = recipe_fingerprint(template)
             # 3. What is left to do.
             manifest = Manifest.load(out_dir)
-            todo = plan(jobs, manifest, fingerprint, options.force, results)
+            todo = plan(jobs, out_dir, manifest, fingerprint, options.force, results)
             manifest.save()
             planned = True
             for job in todo:
@@ -215,15 +226,19 @@ def run_batch(
             if todo:
                 pool.start(template, len(todo))
                 observer.note(f"running on {pool.describe()}")
-                _schedule(pool, todo, manifest, fingerprint, options.retries, observer, results, inflight)
+                watchdog = Watchdog(backends.spec(template.backend).gpu, options.clip_timeout)
+                _schedule(pool, todo, manifest, fingerprint, options.retries, observer, results, inflight, watchdog)
+            pool.close(graceful=True)  # in the try: a Ctrl-C while the workers finish still stops them and reports
         except BaseException as error:
             _stop(pool, inflight, observer)
-            if planned:  # Ctrl-C, SIGTERM, or a worker that could not load: report what was kept
-                result = _finish(options, jobs, results, started, pool, template, ignored, interrupted=True)
+            if planned:  # Ctrl-C, SIGTERM, a full disk, a worker that could not load: report what was kept
+                try:
+                    result = _finish(options, jobs, results, started, pool, template, ignored, interrupted=True)
+                except OutputError:  # (a full disk): the first error is the one to tell
+                    raise error from None
                 if isinstance(error, KeyboardInterrupt):
                     raise BatchInterrupted(result) from error
             raise
-        pool.close(graceful=True)
         observer.end()
         # 5. The report.
         return _finish(options, jobs, results, started, pool, template, ignored, interrupted=False)
@@ -248,8 +263,10 @@ def _schedule(
     observer: BatchObserver,
     results: dict[str, ClipResult],
     inflight: dict[str, Clip],
+    watchdog: Watchdog,
 ) -> None:
-    """Keep every ready worker busy with one clip until all are done."""
+    """Keep every ready worker busy with one clip until all are done; stop a worker
+    whose clip is over its time limit (watchdog.py)."""
     waiting = deque(todo)
     attempts: Counter[str] = Counter()
     since, no_wait_note = time.monotonic(), False
@@ -292,17 +309,20 @@ def _schedule(
             manifest.save()
             inflight[job.rel] = job
             pool.submit(worker, job)
+            watchdog.began(job.rel, worker)
             observer.clip_started(job.rel, worker)
         for event in pool.poll(POLL_SECONDS):
             if isinstance(event, LoadFailed):
                 raise event.error
             if isinstance(event, Started) and event.rel in inflight:
+                watchdog.counted(event.rel, event.total)
                 observer.clip_progress(event.rel, 0, event.total)
             elif isinstance(event, Advanced) and event.rel in inflight:
                 observer.clip_progress(event.rel, event.done, None)
             elif isinstance(event, Finished) and event.result.rel in inflight:  # (not a clip given up as lost)
                 result = event.result
                 job = inflight.pop(result.rel)
+                watchdog.ended(job.rel)
                 result.attempts = attempts[result.rel]
                 if result.status == "done" and not _visible(job, result):
                     result.status = "failed"
@@ -313,6 +333,7 @@ def _schedule(
                 record(result)
             elif isinstance(event, Lost) and event.rel in inflight:
                 job = inflight.pop(event.rel)
+                watchdog.ended(job.rel)
                 remove_temporaries(job.output)  # its worker is gone and cannot clean up
                 if attempts[job.rel] <= retries:
                     observer.note(f"{job.rel}: {event.why}; trying again")
@@ -322,6 +343,12 @@ def _schedule(
                     record(ClipResult(job.rel, job.output_rel, "failed", error=error, attempts=attempts[job.rel]))
             elif isinstance(event, Ready):
                 no_wait_note = True  # pool.idle() lists it from now on
+        for rel, worker, limit in watchdog.overdue():
+            job = inflight.pop(rel)
+            pool.abandon(worker)  # returns once the worker is gone, so the clean-up comes after its last write
+            remove_temporaries(job.output)
+            error = f"stopped after {limit:g} s, its time limit (--clip-timeout); its worker was replaced"
+            record(ClipResult(rel, job.output_rel, "failed", error=error, attempts=attempts[rel]))
         if not no_wait_note and time.monotonic() - since > WAIT_NOTE_SECONDS:
             observer.note("still waiting for a worker to load the backend (on Ray: for the cluster to place one)")
             no_wait_note = True
@@ -354,7 +381,7 @@ def _finish(
     batch = BatchResult(
         results=ordered,
         seconds=time.perf_counter() - started,
-        report=options.out_dir / "report.json",
+        report=options.out_dir / REPORT_NAME,
         workers=pool.describe(),
         backend=template.backend,
         ignored=ignored,
@@ -374,23 +401,3 @@ def _make_pool(options: BatchOptions, factory: BackendFactory) -> Pool:
     from .local import LocalPool
 
     return LocalPool(options.jobs, factory)
-
-
-@contextlib.contextmanager
-def _exclusive(out_dir: Path) -> Iterator[None]:
-    """One batch at a time per OUT_DIR: a lock on the folder itself (POSIX only), freed
-    by the kernel when the process ends, even by kill -9."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no lock
-        yield
-        return
-    fd = os.open(out_dir, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SettingsError(f"{out_dir}: another vidtoon batch is writing into it; wait for it to finish") from None
-        yield
-    finally:
-        os.close(fd)

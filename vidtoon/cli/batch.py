@@ -46,11 +46,24 @@ def add(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "--ray", nargs="?", const="local", metavar="ADDRESS",
         help="run on Ray: alone, a new local Ray instance; 'auto' the cluster this machine joined (ray start); or an address",
     )
+    batch.add_argument(
+        "--clip-timeout", type=float, metavar="SECONDS",
+        help="fail a clip that takes longer, and go on (default: 10 minutes plus 10 s a frame, "
+        "5 minutes a frame for pix2pix; 0: no limit)",
+    )
     batch.add_argument("--report-html", action="store_true", help="also write OUT_DIR/report.html with a source/cartoon thumbnail pair per clip")
     batch.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
+    from ..batch.signals import first_signal_only
+
+    # Kept to the exit: a late Ctrl-C must not cut the last message or the exit handlers short.
+    with first_signal_only(restore=False):
+        return _run(args, console)
+
+
+def _run(args: argparse.Namespace, console: Console) -> int:
     from ..batch.run import BatchInterrupted, BatchOptions, run_batch
     from ..batch.table import BatchTable, print_summary
 
@@ -68,6 +81,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         force=args.force,
         ray=args.ray,
         report_html=args.report_html,
+        clip_timeout=args.clip_timeout,
     )
     try:
         result = run_batch(options, recipe_from_args(args), None if args.quiet else BatchTable(console))
