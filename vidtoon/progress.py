@@ -31,7 +31,7 @@ class Progress(Protocol):
 
     def advance(self, frames: int) -> None: ...
 
-    def stop(self) -> None: ...
+    def stop(self, complete: bool = True) -> None: ...
 
 
 class NoProgress:
@@ -46,7 +46,7 @@ class NoProgress:
     def advance(self, frames: int) -> None:
         pass
 
-    def stop(self) -> None:
+    def stop(self, complete: bool = True) -> None:
         pass
 
 
@@ -86,11 +86,12 @@ class BarProgress:
         if self._bar is not None:
             self._bar.advance(self._task, frames)
 
-    def stop(self) -> None:
+    def stop(self, complete: bool = True) -> None:
+        """complete=False (a failure, Ctrl-C): the bar stays at what was done, of the total."""
         if self._bar is not None:
             task = self._bar.tasks[0]
-            # The container's frame count is an estimate; end the bar at the truth.
-            self._bar.update(self._task, total=task.completed)
+            if complete:  # the container's frame count is an estimate; end the bar at the truth
+                self._bar.update(self._task, total=task.completed)
             self._bar.stop()
             self._bar = None
 

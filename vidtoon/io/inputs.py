@@ -53,10 +53,14 @@ def check_readable(path: Path) -> None:
 
 def check_size(path: Path, width: int, height: int) -> None:
     if width * height > MAX_PIXELS:
-        raise InputError(
-            f"{path}: frames of {width}x{height} ({width * height / 1e6:.1f} megapixels) are larger "
-            f"than vidtoon takes, {MAX_SIZE_TEXT}; scale the video down first"
-        )
+        raise InputError(f"{path}: frames of {too_large(width, height)}; scale the video down first")
+
+
+def too_large(width: int, height: int) -> str:
+    """'8193x4352 are 35,655,936 pixels, over the 35,651,584 of 8192x4352 ...': exact, as
+    sizes just over the limit round to the same megapixels."""
+    return (f"{width}x{height} are {width * height:,} pixels, over the {MAX_PIXELS:,} of "
+            f"{MAX_SIZE_TEXT} that vidtoon takes")
 
 
 def file_size(path: Path) -> int:

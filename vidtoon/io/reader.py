@@ -292,7 +292,8 @@ class VideoReader:
             return []
         count = self._stream.frames or None  # exact only where the container indexes its frames
         of = f" of {count}" if cut and count and count > self._decoded else ""
-        return [f"{path}: {'; '.join(lost)}: salvaged {self._decoded}{of} frames"]
+        frames = "frame" if self._decoded == 1 and not of else "frames"
+        return [f"{path}: {'; '.join(lost)}: salvaged {self._decoded}{of} {frames}"]
 
     def _declared_end(self) -> float | None:
         """Where the container says the video stream ends, in seconds."""
