@@ -47,7 +47,10 @@ def _stem(name: str) -> str:
     if len(raw) + _EXTRA <= NAME_MAX:
         return name
     tag = "~" + hashlib.sha256(raw).hexdigest()[:8]
-    return os.fsdecode(raw[: NAME_MAX - _EXTRA - len(tag)]) + tag
+    cut = NAME_MAX - _EXTRA - len(tag)
+    while cut and raw[cut] & 0xC0 == 0x80:  # not inside a UTF-8 character
+        cut -= 1
+    return os.fsdecode(raw[:cut]) + tag
 
 
 def is_temporary(name: str, target_name: str | None = None) -> bool:
