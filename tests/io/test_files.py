@@ -214,3 +214,48 @@ def test_a_signal_during_the_rename_waits_until_the_commit_is_recorded(tmp_path,
     finally:
         signal.signal(signal.SIGTERM, old)
     assert seen == [["out.png"]] and (tmp_path / "out.png").read_bytes() == b"x"
+
+
+def test_an_interrupted_progress_bar_shows_what_was_done():
+    """Stopped by a failure or Ctrl-C, the bar ends at 12/30, not at a full 12/12;
+    a finished run ends at the true count (the container's total is an estimate)."""
+    import io
+
+    from rich.console import Console
+
+    from vidtoon.progress import BarProgress
+
+    for complete, shown in ((False, "12/30"), (True, "12/12")):
+        out = io.StringIO()
+        bar = BarProgress(Console(file=out, width=120, force_terminal=False))
+        bar.start("clip.mp4", 30)
+        bar.advance(12)
+        bar.stop(complete=complete)
+        assert shown in out.getvalue().splitlines()[-1]
+
+
+def test_the_pipeline_stops_the_bar_as_incomplete_when_it_fails(clip):
+    from vidtoon.config import Job, Recipe
+    from vidtoon.pipeline import run
+
+    class Breaks:
+        name, summary, batch_size = "breaks", "", 2
+
+        def __call__(self, batch):
+            raise RuntimeError("the backend broke")
+
+        def reset(self):
+            pass
+
+    class Seen:
+        stops = []
+
+        def note(self, message): pass
+        def start(self, description, total): pass
+        def advance(self, frames): pass
+        def stop(self, complete=True): self.stops.append(complete)
+
+    c = clip(frames=4)
+    with pytest.raises(RuntimeError, match="broke"):
+        run(Job(c.path, c.path.with_name("out.mp4")), Recipe(), Seen(), backend=Breaks())
+    assert Seen.stops == [False]

@@ -1,8 +1,7 @@
 """Keep the one-line contract: what the libraries print goes to a log kept in
 memory, not to the terminal, and a broken stderr never stops a run.
 
-    quiet_libraries()   FFmpeg's log (x264's "[error]" lines) and SVT-AV1's
-                        banner: off; Python warnings (torch, diffusers),
+    quiet_libraries()   SVT-AV1's banner: off; Python warnings (torch, diffusers),
                         transformers' and diffusers' loggers: kept in LOG
     tolerant(stream)    a stream whose write and flush failures are ignored
                         (stderr on a full disk, a closed pipe)
@@ -47,12 +46,9 @@ def quiet_libraries() -> None:
         logger.propagate = False
     logging.captureWarnings(True)
     warnings.simplefilter("default")  # each warning once per place, into LOG
-
-    import av.logging
-
-    # FFmpeg's own logger, quiet: PyAV's Python callback (set_level) can deadlock at
-    # exit with FFmpeg threads still logging, so FFmpeg's messages are not kept.
-    av.logging.set_libav_level(av.logging.PANIC)
+    # FFmpeg's own log is off already (PyAV installs no printer). x264 prints its
+    # "[error]" lines itself, to fd 2, only for a preset, tune or profile it does not
+    # know: formats.py refuses those first.
 
 
 class _Tolerant:
