@@ -387,3 +387,14 @@ def test_python_warnings_and_library_loggers_stay_off_stderr():
                    for how in ("loud", "quiet"))
     assert "a library notice" in loud.stderr and "unsafe serialization" in loud.stderr
     assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+
+
+@pytest.mark.parametrize("damaged_packet", [1, 2])
+def test_one_salvaged_frame_is_said_in_the_singular(clip, tmp_path, out_dir, damaged_packet):
+    """A Matroska file broken just after its first frame(s): 'salvaged 1 frame',
+    not '1 frames' (and the plural for more)."""
+    c = clip("in.mkv", frames=30)
+    damaged = corrupt(c.path, tmp_path / "broken.mkv", [video_packets(c.path)[damaged_packet]])
+    count, line = salvaged(damaged, out_dir, "salvaged")
+    assert count == damaged_packet  # the frames before the damaged packet
+    assert line.endswith("salvaged 1 frame" if count == 1 else "salvaged 2 frames"), line
