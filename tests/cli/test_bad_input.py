@@ -398,3 +398,16 @@ def test_one_salvaged_frame_is_said_in_the_singular(clip, tmp_path, out_dir, dam
     count, line = salvaged(damaged, out_dir, "salvaged")
     assert count == damaged_packet  # the frames before the damaged packet
     assert line.endswith("salvaged 1 frame" if count == 1 else "salvaged 2 frames"), line
+
+
+@pytest.mark.parametrize(("size", "message"), [
+    (b"W0 H48", "its YUV4MPEG2 header gives a frame size of 0x48"),
+    (b"W100000 H100000", "frame size vidtoon does not take: 100000x100000 are 10,000,000,000 pixels"),
+    (b"H48", "its YUV4MPEG2 header gives no frame size (W and H)"),
+])
+def test_a_y4m_header_with_a_bad_size_says_so(tmp_path, out_dir, size, message):
+    """FFmpeg reports these as 'Device or resource busy'; the message gives the real cause."""
+    bad = tmp_path / "bad.y4m"
+    bad.write_bytes(b"YUV4MPEG2 " + size + b" F12:1 Ip A1:1 C420jpeg\nFRAME\n" + bytes(64 * 48 * 3 // 2))
+    line = refused(bad, out_dir, message)
+    assert "busy" not in line
