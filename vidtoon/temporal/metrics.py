@@ -200,10 +200,13 @@ def measure(
                 previous = current
             while pending:
                 collect()
+        except BaseException:
+            progress.stop(complete=False)  # the bar shows how far it got
+            raise
         finally:
             for _, _, future in pending:
                 future.cancel()
-            progress.stop()
+        progress.stop()
     if not pairs:
         raise InputError(f"{source}: one frame only; warp error needs at least two")
     return WarpReport(source, output, size, how, str(FlowEstimator(flow)), tuple(pairs), kept.pick())
