@@ -35,14 +35,18 @@ class _Keep(logging.Handler):
         LOG.append(f"{record.name}: {record.getMessage()}".rstrip())
 
 
+_KEEP = _Keep()
+
+
 def quiet_libraries() -> None:
     """Keep the libraries' messages off stderr (see the module docstring)."""
     for name, value in _ENVIRONMENT.items():
         os.environ.setdefault(name, value)
-    keep = _Keep()
+    keep = _KEEP
     for name in ("py.warnings", "transformers", "diffusers", "torch", "huggingface_hub"):
         logger = logging.getLogger(name)
-        logger.addHandler(keep)
+        if keep not in logger.handlers:  # main() may run many times in one process (tests)
+            logger.addHandler(keep)
         logger.propagate = False
     logging.captureWarnings(True)
     warnings.simplefilter("default")  # each warning once per place, into LOG
