@@ -47,7 +47,7 @@ class VideoCodec:
     even_size: bool = True  # 4:2:0 encoders that refuse odd width/height
     min_size: int = 1  # smallest width/height the encoder survives
     max_side: int | None = None  # largest width/height it takes (None: only the area limit, inputs.py)
-    presets: tuple[str, ...] = ()  # the values --preset takes, tried against this build (test_formats)
+    presets: tuple[str, ...] = ()  # the values --preset takes, tried against this build (tests/io/test_formats.py)
     # Keep a source's 10/12-bit depth by default? Not for H.264: High 10 plays almost
     # nowhere (no browser, no phone decodes it in hardware); --pix-fmt still asks for it.
     keeps_depth: bool = True
