@@ -184,9 +184,10 @@ def test_fifos_and_devices_are_refused_as_outputs_even_with_overwrite(tmp_path):
     files.check_output_path(link, True)
 
 
-def test_a_signal_during_the_rename_waits_until_the_commit_is_recorded(tmp_path, monkeypatch):
-    """SIGTERM sent while the rename runs is held, so its handler sees the output
-    counted as committed (the CLI then exits 0): never on disk but not counted."""
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_committed_says_what_is_on_disk_whenever_a_signal_comes(tmp_path, monkeypatch, when):
+    """SIGTERM just before or just after the rename: its handler (where the CLI
+    decides the exit code) sees the output as committed exactly when it is there."""
 
     class Stopped(Exception):
         pass
@@ -200,20 +201,24 @@ def test_a_signal_during_the_rename_waits_until_the_commit_is_recorded(tmp_path,
     real = os.replace
 
     def replace(src, dst):
-        os.kill(os.getpid(), signal.SIGTERM)  # arrives mid-commit
+        if when == "before":
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler runs here, before the rename
         real(src, dst)
+        if when == "after":
+            os.kill(os.getpid(), signal.SIGTERM)
 
+    target = tmp_path / "out.png"
+    target.write_bytes(b"old")  # -y over an old file: it is there either way, ours only after
     old = signal.signal(signal.SIGTERM, handler)
     monkeypatch.setattr(commit.os, "replace", replace)
     commit.clear_commits()
     try:
         with pytest.raises(Stopped):
-            files.write_atomic(tmp_path / "out.png", b"x")
-            for _ in range(1000):  # the handler runs at the latest here
-                pass
+            files.write_atomic(target, b"new")
     finally:
         signal.signal(signal.SIGTERM, old)
-    assert seen == [["out.png"]] and (tmp_path / "out.png").read_bytes() == b"x"
+    assert target.read_bytes() == (b"new" if when == "after" else b"old")
+    assert seen == [["out.png"] if when == "after" else []] and names(tmp_path) == ["out.png"]
 
 
 def test_an_interrupted_progress_bar_shows_what_was_done():

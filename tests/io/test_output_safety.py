@@ -184,16 +184,16 @@ def test_dangling_symlink_output_is_replaced_not_followed(clip, tmp_path):
 # ---- issue 16: files, signals at the commit, broken streams ---------------------------------------------
 
 # Runs the CLI with a hook in the commit: SIGTERM or SIGINT to itself right after the
-# rename is recorded (the last instant the issue saw exit 143 with a complete output).
+# rename (the last instant the issue saw exit 143 with a complete output); -y, so that
+# the rename is os.replace.
 SIGNAL_AT_COMMIT = """
 import os, signal, sys
-from vidtoon.io import commit
 sig = getattr(signal, sys.argv.pop(1))
-class Signalling(list):
-    def append(self, path):
-        super().append(path)
-        os.kill(os.getpid(), sig)
-commit._committed = Signalling()
+real = os.replace
+def replace(src, dst):
+    real(src, dst)
+    os.kill(os.getpid(), sig)
+os.replace = replace
 from vidtoon.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -204,14 +204,15 @@ sys.exit(main(sys.argv[1:]))
 def test_a_signal_after_the_commit_exits_0_with_the_output(clip, tmp_path, sig, command):
     """The exit code says what is on disk: the output was complete when the signal
     came, so the run exits 0 (the video commits on the encode thread, the image on
-    the main one, where the signal is held during the rename)."""
+    the main one)."""
     c = clip(frames=6)
     out = tmp_path / ("cartoon.mp4" if command == "cartoonize" else "cartoon.png")
-    proc = subprocess.run([sys.executable, "-c", SIGNAL_AT_COMMIT, sig, command, c.path, "-o", out],
+    out.write_bytes(b"the old cartoon")
+    proc = subprocess.run([sys.executable, "-c", SIGNAL_AT_COMMIT, sig, command, c.path, "-o", out, "-y"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == ExitStatus.SUCCESS, proc.stderr
     assert "it was complete when the signal came" in proc.stderr.splitlines()[-1]
-    assert out.exists() and not any(p.name.endswith(".part") for p in tmp_path.iterdir())
+    assert out.read_bytes() != b"the old cartoon" and not any(p.name.endswith(".part") for p in tmp_path.iterdir())
     if command == "cartoonize":
         assert frame_count(out) == 6
 

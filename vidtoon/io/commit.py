@@ -7,50 +7,55 @@
 2. Without `overwrite`, a target that appeared since the run started (another
    run writing the same name) is kept: the rename refuses to replace it
    (renameat2 RENAME_NOREPLACE; else a hard link; else a last look).
-3. Ctrl-C, SIGTERM and SIGHUP are held during the rename and its record, so
-   committed() always says whether the output is on disk: the CLI then exits 0
-   for a run whose output was complete when the signal came.
+3. committed() says which outputs are in place now: each commit notes the
+   temporary file's inode before the rename, and an output counts when OUTPUT
+   is that inode. A signal can come at any instant (its handler runs between
+   two Python steps, so before the rename or after it, never inside); the CLI
+   reads committed() to exit 0 only when the output really is on disk.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno
 import os
-import signal
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import SettingsError
 
-_HELD = {signal.SIGINT, signal.SIGTERM} | ({signal.SIGHUP} if hasattr(signal, "SIGHUP") else set())
 _RENAME_NOREPLACE, _AT_FDCWD = 1, -100
-_committed: list[Path] = []  # outputs moved into place (in this process since clear_commits)
+_commits: list[tuple[Path, int, int]] = []  # (target, st_dev, st_ino of its temporary file), since clear_commits
 
 
 def commit(temp: Path, target: Path, overwrite: bool = True, sync: bool = True) -> None:
     """Move a complete temporary file into place; see the module docstring."""
     if sync:
         _fsync(temp, os.O_RDONLY)
-    with _signals_held():
-        if overwrite:
-            os.replace(temp, target)
-        else:
-            _rename_noreplace(temp, target)
-        _committed.append(target)
-        if sync:
-            _fsync(target.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    made = os.stat(temp)
+    _commits.append((target, made.st_dev, made.st_ino))  # before: a signal may end this function anywhere
+    if overwrite:
+        os.replace(temp, target)
+    else:
+        _rename_noreplace(temp, target)
+    if sync:
+        _fsync(target.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
 
 
 def committed() -> list[Path]:
-    """The outputs committed since clear_commits(), in order."""
-    return list(_committed)
+    """The outputs committed since clear_commits() that are in place now, in order."""
+    return [target for target, dev, ino in _commits if _is_file(target, dev, ino)]
 
 
 def clear_commits() -> None:
-    _committed.clear()
+    _commits.clear()
+
+
+def _is_file(path: Path, dev: int, ino: int) -> bool:
+    try:
+        found = os.lstat(path)
+    except OSError:
+        return False
+    return (found.st_dev, found.st_ino) == (dev, ino)
 
 
 def _fsync(path: Path, flags: int) -> None:
@@ -59,20 +64,6 @@ def _fsync(path: Path, flags: int) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Block the stopping signals on this thread (where Python runs their
-    handlers: the main thread) until the block is done."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # handlers run on the main thread only; it waits for this one (stages.py)
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _rename_noreplace(temp: Path, target: Path) -> None:
