@@ -23,7 +23,7 @@ from .io.files import check_output_path
 from .io.inputs import too_large
 from .io.reader import MAX_PIXELS, Frame, open_video
 from .io.writer import VideoWriter
-from .progress import NoProgress, Progress
+from .progress import NoProgress, Progress, stop_unfinished
 from .stages import staged
 
 T = TypeVar("T")
@@ -98,7 +98,7 @@ def run(job: Job, recipe: Recipe = Recipe(), progress: Progress = NoProgress(), 
             try:
                 staged(decode, compute, encode, finish=writer.close, depth=depth)
             except BaseException:
-                progress.stop(complete=False)  # the bar shows how far it got
+                stop_unfinished(progress)  # the bar shows how far it got
                 raise
             progress.stop()
             frames = writer.frames_written

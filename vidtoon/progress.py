@@ -5,6 +5,7 @@ Library code only calls the Progress protocol; the CLI decides which one.
 
 from __future__ import annotations
 
+import inspect
 from typing import Protocol
 
 from rich.console import Console
@@ -94,6 +95,15 @@ class BarProgress:
                 self._bar.update(self._task, total=task.completed)
             self._bar.stop()
             self._bar = None
+
+
+def stop_unfinished(progress: Progress) -> None:
+    """progress.stop(complete=False) after a failure or Ctrl-C; plain stop() for a
+    Progress written before `complete` existed (the batch's, a caller's own)."""
+    if "complete" in inspect.signature(progress.stop).parameters:
+        progress.stop(complete=False)
+    else:
+        progress.stop()
 
 
 def printable(text: str) -> str:

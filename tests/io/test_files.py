@@ -264,3 +264,32 @@ def test_the_pipeline_stops_the_bar_as_incomplete_when_it_fails(clip):
     with pytest.raises(RuntimeError, match="broke"):
         run(Job(c.path, c.path.with_name("out.mp4")), Recipe(), Seen(), backend=Breaks())
     assert Seen.stops == [False]
+
+
+def test_a_progress_without_complete_still_gets_stop(clip):
+    """A Progress written before stop(complete=...) (a caller's own, the batch's)
+    is stopped the old way on a failure, so the real error is what is raised."""
+    from vidtoon.config import Job, Recipe
+    from vidtoon.pipeline import run
+
+    class Breaks:
+        name, summary, batch_size = "breaks", "", 2
+
+        def __call__(self, batch):
+            raise RuntimeError("the backend broke")
+
+        def reset(self):
+            pass
+
+    class Old:
+        stops = 0
+
+        def note(self, message): pass
+        def start(self, description, total): pass
+        def advance(self, frames): pass
+        def stop(self): Old.stops += 1
+
+    c = clip(frames=4)
+    with pytest.raises(RuntimeError, match="broke"):
+        run(Job(c.path, c.path.with_name("out.mp4")), Recipe(), Old(), backend=Breaks())
+    assert Old.stops == 1

@@ -121,7 +121,7 @@ class ClipProgress:
             self._last = now
             self._send(Advanced(self.rel, self._done))
 
-    def stop(self, complete: bool = True) -> None:
+    def stop(self) -> None:
         self._send(Advanced(self.rel, self._done))
 
 

@@ -41,7 +41,7 @@ import numpy as np
 
 from ..errors import InputError, SettingsError
 from ..io.reader import VideoInfo, open_video
-from ..progress import NoProgress, Progress
+from ..progress import NoProgress, Progress, stop_unfinished
 from . import METRICS_FLOWS
 from .flow import FlowEstimator, squared_norm, valid_mask, warp
 
@@ -201,7 +201,7 @@ def measure(
             while pending:
                 collect()
         except BaseException:
-            progress.stop(complete=False)  # the bar shows how far it got
+            stop_unfinished(progress)  # the bar shows how far it got
             raise
         finally:
             for _, _, future in pending:
