@@ -20,9 +20,10 @@ from .cartoonizer import Cartoonizer
 from .config import Job, Recipe
 from .errors import SettingsError
 from .io.files import check_output_path
-from .io.reader import MAX_PIXELS, MAX_SIZE_TEXT, Frame, open_video
+from .io.inputs import too_large
+from .io.reader import MAX_PIXELS, Frame, open_video
 from .io.writer import VideoWriter
-from .progress import NoProgress, Progress
+from .progress import NoProgress, Progress, stop_unfinished
 from .stages import staged
 
 T = TypeVar("T")
@@ -62,10 +63,9 @@ def run(job: Job, recipe: Recipe = Recipe(), progress: Progress = NoProgress(), 
         shape = replace(info, width=2 * info.width) if recipe.compare else info
         if shape.width * shape.height > MAX_PIXELS:
             raise SettingsError(
-                f"--compare makes frames of {shape.width}x{shape.height}, larger than vidtoon writes, "
-                f"{MAX_SIZE_TEXT}; leave --compare out for this video"
+                f"--compare makes frames of {too_large(shape.width, shape.height)}; leave --compare out for this video"
             )
-        with VideoWriter(job.output, shape, recipe.encode) as writer:
+        with VideoWriter(job.output, shape, recipe.encode, job.overwrite) as writer:
             # 3. The cartoonizer: backend, temporal stage, --compare.
             cartoonizer = ready(recipe, backend, progress)
             for note in writer.notes:
@@ -97,8 +97,10 @@ def run(job: Job, recipe: Recipe = Recipe(), progress: Progress = NoProgress(), 
             progress.start(job.input.name, info.frame_count)
             try:
                 staged(decode, compute, encode, finish=writer.close, depth=depth)
-            finally:
-                progress.stop()
+            except BaseException:
+                stop_unfinished(progress)  # the bar shows how far it got
+                raise
+            progress.stop()
             frames = writer.frames_written
         warnings = (*video.warnings, *writer.warnings)
     return Result(job.output, frames, time.perf_counter() - started, cartoonizer.name, warnings)

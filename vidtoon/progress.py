@@ -5,6 +5,7 @@ Library code only calls the Progress protocol; the CLI decides which one.
 
 from __future__ import annotations
 
+import inspect
 from typing import Protocol
 
 from rich.console import Console
@@ -31,7 +32,7 @@ class Progress(Protocol):
 
     def advance(self, frames: int) -> None: ...
 
-    def stop(self) -> None: ...
+    def stop(self, complete: bool = True) -> None: ...
 
 
 class NoProgress:
@@ -46,7 +47,7 @@ class NoProgress:
     def advance(self, frames: int) -> None:
         pass
 
-    def stop(self) -> None:
+    def stop(self, complete: bool = True) -> None:
         pass
 
 
@@ -86,13 +87,23 @@ class BarProgress:
         if self._bar is not None:
             self._bar.advance(self._task, frames)
 
-    def stop(self) -> None:
+    def stop(self, complete: bool = True) -> None:
+        """complete=False (a failure, Ctrl-C): the bar stays at what was done, of the total."""
         if self._bar is not None:
             task = self._bar.tasks[0]
-            # The container's frame count is an estimate; end the bar at the truth.
-            self._bar.update(self._task, total=task.completed)
+            if complete:  # the container's frame count is an estimate; end the bar at the truth
+                self._bar.update(self._task, total=task.completed)
             self._bar.stop()
             self._bar = None
+
+
+def stop_unfinished(progress: Progress) -> None:
+    """progress.stop(complete=False) after a failure or Ctrl-C; plain stop() for a
+    Progress written before `complete` existed (the batch's, a caller's own)."""
+    if "complete" in inspect.signature(progress.stop).parameters:
+        progress.stop(complete=False)
+    else:
+        progress.stop()
 
 
 def printable(text: str) -> str:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 
 import av
 import pytest
@@ -163,7 +165,7 @@ def test_frames_over_the_size_limit_are_refused(tmp_path, out_dir):
     """One pixel row wider than H.264's largest frame (8192x4352): refused from the
     headers, with the limit in the message."""
     huge = flat_clip(tmp_path / "huge.mp4", 8256, 4352, frames=1)
-    refused(huge, out_dir, "frames of 8256x4352 (35.9 megapixels) are larger than vidtoon takes, 8192x4352")
+    refused(huge, out_dir, "frames of 8256x4352 are 35,930,112 pixels, over the 35,651,584 of 8192x4352")
 
 
 def test_compare_over_the_size_limit_is_refused(tmp_path, out_dir):
@@ -354,3 +356,99 @@ def test_batch_into_an_out_dir_that_cannot_be_written_exits_3_in_one_line(clip, 
     assert proc.returncode == ExitStatus.WRITE_FAILED, stderr_text(proc)
     line = assert_one_line(proc, "error:")
     assert line.endswith(message), line
+
+
+# ---- issue 16: encoder options and sizes are checked before any work -----------------------------------
+
+
+def encoder_refused(proc, out_dir, *words):
+    """Exit 2, one error line holding `words`, no raw encoder line, nothing written."""
+    assert proc.returncode == ExitStatus.BAD_INPUT, stderr_text(proc)
+    line = assert_one_line(proc, "error:")
+    assert all(w in line for w in words), line
+    assert os.listdir(out_dir) == []
+    return line
+
+
+@pytest.mark.parametrize(("options", "words"), [
+    (["--preset", "bogus"], ["--preset 'bogus'", "libx264 takes ultrafast, superfast", "placebo"]),
+    (["--codec", "libsvtav1", "--preset", "14"], ["--preset '14'", "libsvtav1 takes -2 to 13"]),
+    (["--codec", "libvpx-vp9", "--preset", "fast"], ["--preset 'fast'", "libvpx-vp9 takes -8 to 8"]),
+])
+def test_an_invalid_preset_is_bad_usage_naming_the_values(clip, out_dir, options, words):
+    """Not a write failure (exit 3) with x264's own '[error]' line, as it was."""
+    c = clip(frames=2)
+    suffix = ".webm" if "libvpx-vp9" in options else ".mkv"
+    encoder_refused(run_cli("cartoonize", c.path, "-o", out_dir / f"c{suffix}", *options, *CLASSIC), out_dir, *words)
+
+
+def test_svtav1_refuses_strips_it_would_hang_on(clip, tmp_path, out_dir):
+    """SVT-AV1 hangs for ever in its final flush on frames 24 px or less high
+    (320x10, 30 frames): refused up front, naming codecs that take the size."""
+    thin = flat_clip(tmp_path / "thin.mp4", 320, 10, frames=30)
+    proc = run_cli("cartoonize", thin, "-o", out_dir / "c.mkv", "--codec", "libsvtav1", *CLASSIC, timeout=60)
+    encoder_refused(proc, out_dir, "libsvtav1 needs frames at least 25x25, these are 320x10", "--codec libx264")
+
+
+@pytest.mark.parametrize(("suffix", "options", "words"), [
+    (".avi", ["--codec", "mpeg4"], ["mpeg4 takes frames at most 8191 px", "10000x10"]),
+    (".mp4", ["--compare"], ["libx264 takes frames at most 16384 px", "20000x10", "--codec libvpx-vp9"]),
+])
+def test_sizes_the_encoder_refuses_are_bad_usage(tmp_path, out_dir, suffix, options, words):
+    wide = flat_clip(tmp_path / "wide.mp4", 10000, 10, frames=2)
+    encoder_refused(run_cli("cartoonize", wide, "-o", out_dir / f"c{suffix}", *options, *CLASSIC), out_dir, *words)
+
+
+def test_svtav1_says_nothing_but_vidtoon_lines(clip, out_dir):
+    """SVT-AV1 prints an 11-line banner per encoder; vidtoon keeps it off stderr:
+    nothing with -q, and without it only vidtoon's three lines (backend, bar, wrote)."""
+    c = clip(frames=4, width=64, height=48)
+    quiet = run_cli("cartoonize", c.path, "-o", out_dir / "q.mkv", "--codec", "libsvtav1", "-q", *CLASSIC)
+    assert quiet.returncode == ExitStatus.SUCCESS and quiet.stderr == b""
+    loud = run_cli("cartoonize", c.path, "-o", out_dir / "l.mkv", "--codec", "libsvtav1", *CLASSIC)
+    lines = stderr_text(loud).splitlines()
+    assert [line.split()[0] for line in lines] == ["backend:", "in.mp4", "wrote"], lines
+    raw = run_cli("--traceback", "cartoonize", c.path, "-o", out_dir / "r.mkv", "--codec", "libsvtav1", *CLASSIC)
+    assert "Svt[info]" in stderr_text(raw)  # --traceback: the libraries' own messages, raw
+
+
+def test_python_warnings_and_library_loggers_stay_off_stderr():
+    """What quiet_libraries() catches, tried directly: a Python warning (torch's
+    pickle notice is one) and a diffusers-style logger warning; without it both
+    reach stderr, so the check can fail."""
+    script = (
+        "import logging, sys, warnings\n"
+        "if sys.argv[1] == 'quiet':\n"
+        "    from vidtoon.cli.quiet import LOG, quiet_libraries; quiet_libraries()\n"
+        "warnings.warn('a library notice')\n"
+        "logging.getLogger('diffusers.models').warning('unsafe serialization')\n"
+        "if sys.argv[1] == 'quiet':\n    assert len(LOG) == 2, list(LOG)\n"
+    )
+    loud, quiet = (subprocess.run([sys.executable, "-c", script, how], capture_output=True, text=True, timeout=60)
+                   for how in ("loud", "quiet"))
+    assert "a library notice" in loud.stderr and "unsafe serialization" in loud.stderr
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+
+
+@pytest.mark.parametrize("damaged_packet", [1, 2])
+def test_one_salvaged_frame_is_said_in_the_singular(clip, tmp_path, out_dir, damaged_packet):
+    """A Matroska file broken just after its first frame(s): 'salvaged 1 frame',
+    not '1 frames' (and the plural for more)."""
+    c = clip("in.mkv", frames=30)
+    damaged = corrupt(c.path, tmp_path / "broken.mkv", [video_packets(c.path)[damaged_packet]])
+    count, line = salvaged(damaged, out_dir, "salvaged")
+    assert count == damaged_packet  # the frames before the damaged packet
+    assert line.endswith("salvaged 1 frame" if count == 1 else "salvaged 2 frames"), line
+
+
+@pytest.mark.parametrize(("size", "message"), [
+    (b"W0 H48", "its YUV4MPEG2 header gives a frame size of 0x48"),
+    (b"W100000 H100000", "frame size vidtoon does not take: 100000x100000 are 10,000,000,000 pixels"),
+    (b"H48", "its YUV4MPEG2 header gives no frame size (W and H)"),
+])
+def test_a_y4m_header_with_a_bad_size_says_so(tmp_path, out_dir, size, message):
+    """FFmpeg reports these as 'Device or resource busy'; the message gives the real cause."""
+    bad = tmp_path / "bad.y4m"
+    bad.write_bytes(b"YUV4MPEG2 " + size + b" F12:1 Ip A1:1 C420jpeg\nFRAME\n" + bytes(64 * 48 * 3 // 2))
+    line = refused(bad, out_dir, message)
+    assert "busy" not in line

@@ -230,3 +230,58 @@ def test_batch_planning_never_writes_outside_out_dir_or_over_its_own_files(clips
             assert job.output.parent.resolve().is_relative_to(real_out), job
             assert job.output.relative_to(out).parts[0] not in BATCH_FILES, job
         assert all(r.status == "failed" and r.error for r in results.values())
+
+
+# ---- issue 16: y4m headers, and encoder options and sizes -------------------------------------------
+
+y4m_size = st.one_of(st.integers(0, 300_000).map(str), st.sampled_from(["", "-1", "64x", "4e4", "\xff"]))
+
+
+@settings(max_examples=25, derandomize=True, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(width=y4m_size, height=y4m_size, keep=st.booleans())
+def test_reader_contract_on_y4m_headers(scratch, width, height, keep):
+    """Whatever W and H a YUV4MPEG2 header gives, the reader decodes or refuses with
+    the header's problem in words, never FFmpeg's 'Device or resource busy'."""
+    fields = f"W{width} H{height}" if keep else f"W{width}"
+    path = scratch / "mutant.y4m"
+    path.write_bytes(f"YUV4MPEG2 {fields} F12:1 Ip A1:1 C420jpeg\nFRAME\n".encode("utf-8", "surrogateescape")
+                     + bytes(64 * 48 * 3 // 2))
+    if check_reader_contract(path) == "refused":
+        with pytest.raises(InputError) as refused, open_video(path) as video:
+            list(video.frames())
+        assert "busy" not in str(refused.value), refused.value
+
+
+codec_name = st.sampled_from(["libx264", "libx265", "libsvtav1", "libvpx-vp9", "mpeg4"])
+preset = st.one_of(st.none(), st.sampled_from(["ultrafast", "placebo", "bogus", "-3", "-2", "13", "14", "8", "9", ""]))
+side = st.sampled_from([2, 10, 24, 25, 26, 64, 8191, 8192, 16384, 16386])
+
+
+@settings(max_examples=30, derandomize=True, deadline=None, database=None)
+@given(codec=codec_name, preset=preset, width=side, height=side)
+def test_encoder_options_and_sizes_are_checked_before_any_frame(tmp_path_factory, codec, preset, width, height):
+    """Any codec, preset and size: the writer either opens its encoder (so the
+    first frame cannot be refused) or raises SettingsError (exit 2) at once,
+    within the time limit (SVT-AV1 at 24 px would hang at the end instead)."""
+    from dataclasses import replace
+
+    from vidtoon.config import EncodeSettings
+    from vidtoon.errors import SettingsError
+    from vidtoon.io.writer import VideoWriter
+
+    if width * height > 35_651_584:  # the reader refuses these before any writer
+        return
+    folder = tmp_path_factory.mktemp("enc")
+    source = folder / "in.mp4"
+    source.write_bytes(base_clip(".mp4"))
+    with open_video(source) as video:
+        info = replace(video.info, width=width, height=height, audio_streams=0, subtitle_streams=0)
+    suffix = ".avi" if codec == "mpeg4" else ".mkv"
+    try:
+        with time_limit(SECONDS):
+            writer = VideoWriter(folder / f"out{suffix}", info, EncodeSettings(codec=codec, preset=preset))
+            writer.abort()
+    except SettingsError as e:
+        assert "\n" not in str(e)
+    assert sorted(p.name for p in folder.iterdir()) == ["in.mp4"]  # nothing left either way

@@ -221,3 +221,46 @@ def test_metric_ranks_the_tutorial_cartoonizer_far_worse(panning_clip, tmp_path)
     naive = cartoon_ratio(panning_clip, tmp_path, backend=NaiveCartoon())
     classic = cartoon_ratio(panning_clip, tmp_path)
     assert naive > 5 * classic
+
+
+class Recording:
+    """A DIS that records the size of every image it is given."""
+
+    def __init__(self):
+        self.dis, self.sizes = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM), []
+
+    def calc(self, a, b, flow):
+        self.sizes.append(a.shape)
+        return self.dis.calc(a, b, flow)
+
+
+@pytest.mark.parametrize("tall", [False, True])
+def test_extreme_strips_are_measured_in_tiles_of_bounded_size(tall):
+    """10000x10 used to be padded to 10000x5000 (50 MP: 1.7 GB with the pyramid);
+    now no image DIS sees is over 64x32, and a 2 px shift along the strip is still
+    found everywhere (the tiles' margins see across their edges)."""
+    from vidtoon.temporal.flow import _padded_flow
+
+    rng = np.random.default_rng(0)
+    base = cv2.GaussianBlur((rng.random((10, 10010)) * 255).astype(np.uint8), (5, 5), 0)
+    a, b = base[:, 5:10005].copy(), base[:, 3:10003].copy()  # a[x] = b[x + 2]
+    if tall:
+        a, b = a.T.copy(), b.T.copy()
+    dis = Recording()
+    flow = _padded_flow(dis, a, b)
+    assert flow.shape == (*a.shape, 2) and flow.dtype == np.float32
+    assert max(h * w for h, w in dis.sizes) <= 64 * 32
+    along, across = (flow[..., 1], flow[..., 0]) if tall else (flow[..., 0], flow[..., 1])
+    inner = along[:, 20:-20] if not tall else along[20:-20]
+    assert np.median(inner) == pytest.approx(2.0, abs=0.05) and np.abs(np.median(across)) < 0.05
+    assert np.mean(np.abs(inner - 2.0) < 0.5) > 0.95
+
+
+def test_ordinary_frames_are_not_tiled():
+    """Up to TILE_RATIO:1 the flow is one DIS call, padded as before."""
+    from vidtoon.temporal.flow import _padded_flow
+
+    for shape in ((48, 64), (10, 64), (1080, 1920), (100, 400)):
+        dis = Recording()
+        _padded_flow(dis, np.zeros(shape, np.uint8), np.zeros(shape, np.uint8))
+        assert len(dis.sizes) == 1

@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ..progress import printable
+from .quiet import write_stdout
 from .status import ExitStatus
 
 DESCRIPTION = (
@@ -33,10 +34,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
     media = probe(args.input)
     if args.json:
-        print(json.dumps(media.as_json(), indent=2, default=str))
+        write_stdout(json.dumps(media.as_json(), indent=2, default=str))
         return ExitStatus.SUCCESS
     for line in lines(media):
-        print(printable(line))
+        write_stdout(printable(line))
     return ExitStatus.SUCCESS
 
 

@@ -11,6 +11,7 @@ from rich.markup import escape
 from ..errors import SettingsError
 from ..progress import BarProgress, NoProgress, printable
 from ..temporal import METRICS_FLOWS
+from .quiet import write_stdout
 from .status import ExitStatus
 
 
@@ -58,5 +59,5 @@ def run(args: argparse.Namespace, console: Console) -> int:
         save_image(path, draw(report))
         if not args.quiet:
             console.print(f"wrote {escape(printable(str(path)))}")
-    print(json.dumps(report.as_json(), indent=2) if args.json else report.summary())
+    write_stdout(json.dumps(report.as_json(), indent=2) if args.json else report.summary())
     return ExitStatus.SUCCESS

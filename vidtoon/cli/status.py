@@ -16,6 +16,7 @@ class ExitStatus(IntEnum):
     SOME_FAILED = 5  # batch: the others are done, but some clips failed (see report.json)
     DEVICE_UNAVAILABLE = 6  # webcam: no such camera, no display for the window, no virtual camera device
     HANGUP = 129  # SIGHUP: the terminal went away
+    BROKEN_PIPE = 141  # stdout was closed early (`vidtoon info ... | head -1`): stopped quietly, as 128 + SIGPIPE
     INTERRUPTED = 130  # Ctrl-C
     TERMINATED = 143  # SIGTERM
 

@@ -34,6 +34,9 @@ AUDIO_FALLBACK = {"mp4": "aac", "mov": "aac", "matroska": "aac", "webm": "libopu
 SUBTITLE_CODEC = {"mp4": "mov_text", "mov": "mov_text", "matroska": "subrip", "webm": "webvtt"}
 
 
+X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+
+
 @dataclass(frozen=True)
 class VideoCodec:
     name: str
@@ -43,6 +46,8 @@ class VideoCodec:
     default_preset: str | None
     even_size: bool = True  # 4:2:0 encoders that refuse odd width/height
     min_size: int = 1  # smallest width/height the encoder survives
+    max_side: int | None = None  # largest width/height it takes (None: only the area limit, inputs.py)
+    presets: tuple[str, ...] = ()  # the values --preset takes, tried against this build (tests/io/test_formats.py)
     # Keep a source's 10/12-bit depth by default? Not for H.264: High 10 plays almost
     # nowhere (no browser, no phone decodes it in hardware); --pix-fmt still asks for it.
     keeps_depth: bool = True
@@ -51,12 +56,18 @@ class VideoCodec:
 CODECS = {
     c.name: c
     for c in (
-        VideoCodec("libx264", ("mp4", "mov", "matroska", "avi"), (0, 51, 20), "preset", "veryfast", keeps_depth=False),
+        VideoCodec("libx264", ("mp4", "mov", "matroska", "avi"), (0, 51, 20), "preset", "veryfast", keeps_depth=False,
+                   max_side=16384, presets=X26X_PRESETS),
         # x265 in the PyAV wheel corrupts its heap (SIGABRT) on frames under 64 px wide.
-        VideoCodec("libx265", ("mp4", "mov", "matroska"), (0, 51, 24), "preset", "fast", min_size=64),
-        VideoCodec("libsvtav1", ("mp4", "matroska", "webm"), (0, 63, 35), "preset", "10"),
-        VideoCodec("libvpx-vp9", ("mp4", "matroska", "webm"), (0, 63, 33), "cpu-used", "6"),
-        VideoCodec("mpeg4", ("mp4", "mov", "matroska", "avi"), None, None, None, even_size=False, keeps_depth=False),
+        VideoCodec("libx265", ("mp4", "mov", "matroska"), (0, 51, 24), "preset", "fast", min_size=64,
+                   presets=X26X_PRESETS),
+        # SVT-AV1 hangs for ever in its final flush on frames 24 px or less high or wide (320x24, 30 frames).
+        VideoCodec("libsvtav1", ("mp4", "matroska", "webm"), (0, 63, 35), "preset", "10", min_size=25,
+                   max_side=16384, presets=tuple(str(n) for n in range(-2, 14))),
+        VideoCodec("libvpx-vp9", ("mp4", "matroska", "webm"), (0, 63, 33), "cpu-used", "6",
+                   presets=tuple(str(n) for n in range(-8, 9))),
+        VideoCodec("mpeg4", ("mp4", "mov", "matroska", "avi"), None, None, None, even_size=False, keeps_depth=False,
+                   max_side=8191),
         VideoCodec("gif", ("gif",), None, None, None, even_size=False, keeps_depth=False),
         VideoCodec("libwebp_anim", ("webp",), None, None, None, even_size=False, keeps_depth=False),
     )
@@ -115,7 +126,10 @@ def resolve(path: Path, encode: EncodeSettings) -> OutputFormat:
     if encode.preset is not None and codec.preset_option is None:
         raise SettingsError(f"{name} has no --preset; leave it out")
     if codec.preset_option:
-        options[codec.preset_option] = encode.preset or codec.default_preset
+        preset = codec.default_preset if encode.preset is None else str(encode.preset)
+        if preset not in codec.presets:
+            raise SettingsError(f"--preset {preset!r}: {name} takes {_span(codec.presets)}")
+        options[codec.preset_option] = preset
     if container == "avi" and name == "libx264":
         options["bf"] = "0"  # AVI has no presentation timestamps, so no B-frame reordering
     if name == "libx265":
@@ -124,6 +138,28 @@ def resolve(path: Path, encode: EncodeSettings) -> OutputFormat:
         # Constant-quality mode needs b=0; row-mt makes it use both cores.
         options.update({"b": "0", "row-mt": "1", "deadline": "good"})
     return OutputFormat(container, codec, options)
+
+
+def _span(values: tuple[str, ...]) -> str:
+    """'-2 to 13' for a run of numbers, else the names."""
+    if all(v.lstrip("-").isdigit() for v in values):
+        return f"{values[0]} to {values[-1]}"
+    return ", ".join(values) + " (fastest to slowest)"
+
+
+def check_frame_size(codec: VideoCodec, container: str, width: int, height: int) -> None:
+    """Refuse, before any work, frames the encoder cannot take: SettingsError."""
+    small, large = min(width, height) < codec.min_size, codec.max_side is not None and max(width, height) > codec.max_side
+    if not (small or large):
+        return
+    fits = [c.name for c in CODECS.values() if container in c.containers and c.min_size <= min(width, height)
+            and (c.max_side is None or max(width, height) <= c.max_side) and c.name not in ("gif", "libwebp_anim")]
+    hint = f"use --codec {' or '.join(fits)}" if fits else "scale the video first"
+    if small:
+        limit = f"needs frames at least {codec.min_size}x{codec.min_size}"
+    else:
+        limit = f"takes frames at most {codec.max_side} px wide and high"
+    raise SettingsError(f"{codec.name} {limit}, these are {width}x{height}; {hint}")
 
 
 def _check_settings(encode: EncodeSettings, container: str, suffix: str) -> None:

@@ -3,6 +3,7 @@
     check_readable(path)                   a regular, readable, non-empty file
     check_size(path, width, height)        frames no larger than vidtoon takes
     mp4_damage(path)                       what is wrong with an MP4/MOV's boxes, in words
+    y4m_damage(path)                       what is wrong with a YUV4MPEG2 header, in words
 
 Used by reader.py; kept apart so that the reader is about decoding.
 """
@@ -53,10 +54,14 @@ def check_readable(path: Path) -> None:
 
 def check_size(path: Path, width: int, height: int) -> None:
     if width * height > MAX_PIXELS:
-        raise InputError(
-            f"{path}: frames of {width}x{height} ({width * height / 1e6:.1f} megapixels) are larger "
-            f"than vidtoon takes, {MAX_SIZE_TEXT}; scale the video down first"
-        )
+        raise InputError(f"{path}: frames of {too_large(width, height)}; scale the video down first")
+
+
+def too_large(width: int, height: int) -> str:
+    """'8193x4352 are 35,655,936 pixels, over the 35,651,584 of 8192x4352 ...': exact, as
+    sizes just over the limit round to the same megapixels."""
+    return (f"{width}x{height} are {width * height:,} pixels, over the {MAX_PIXELS:,} of "
+            f"{MAX_SIZE_TEXT} that vidtoon takes")
 
 
 def file_size(path: Path) -> int:
@@ -107,4 +112,25 @@ def mp4_damage(path: Path) -> str | None:
         return "its index (the moov atom) is missing, as when a recording is cut off before it is finished"
     if dict(boxes)[b"moov"] > size:
         return "the file is cut short inside its index (the moov atom)"
+    return None
+
+
+def y4m_damage(path: Path) -> str | None:
+    """For a YUV4MPEG2 (.y4m) file FFmpeg cannot open: what its header gets wrong,
+    in words (FFmpeg itself says "Device or resource busy" for a bad size), or None."""
+    try:
+        with open(path, "rb") as f:
+            line = f.read(256).split(b"\n")[0]
+    except OSError:
+        return None
+    if not line.startswith(b"YUV4MPEG2"):
+        return None
+    fields = {token[:1]: token[1:] for token in line.split()[1:] if token}
+    width, height = fields.get(b"W", b""), fields.get(b"H", b"")
+    if not (width.isdigit() and height.isdigit()):
+        return "its YUV4MPEG2 header gives no frame size (W and H)"
+    if int(width) == 0 or int(height) == 0:
+        return f"its YUV4MPEG2 header gives a frame size of {int(width)}x{int(height)}"
+    if int(width) * int(height) > MAX_PIXELS:
+        return f"its YUV4MPEG2 header gives a frame size vidtoon does not take: {too_large(int(width), int(height))}"
     return None

@@ -30,7 +30,7 @@ import numpy as np
 from ..errors import InputError, describe
 from .inputs import MAX_PIXELS as MAX_PIXELS  # (re-exported: the size limit is the reader's)
 from .inputs import MAX_SIZE_TEXT as MAX_SIZE_TEXT
-from .inputs import check_readable, check_size, file_size, index_end, mp4_damage
+from .inputs import check_readable, check_size, file_size, index_end, mp4_damage, y4m_damage
 
 # cv2.rotate codes would do too; np.rot90 keeps this module free of OpenCV.
 _QUARTER_TURNS = {0: 0, 90: 1, 180: 2, 270: 3}
@@ -102,7 +102,7 @@ class VideoReader:
         try:
             self._container = av.open(str(path), metadata_errors="replace")
         except (av.FFmpegError, UnicodeDecodeError) as e:
-            damage = mp4_damage(path)
+            damage = mp4_damage(path) or y4m_damage(path)
             reason = f": {damage}" if damage else f" ({describe(e)})"
             raise InputError(f"{path}: not a readable video{reason}") from None
         self._skipped = 0  # packets the decoder refused
@@ -292,7 +292,8 @@ class VideoReader:
             return []
         count = self._stream.frames or None  # exact only where the container indexes its frames
         of = f" of {count}" if cut and count and count > self._decoded else ""
-        return [f"{path}: {'; '.join(lost)}: salvaged {self._decoded}{of} frames"]
+        frames = "frame" if self._decoded == 1 and not of else "frames"
+        return [f"{path}: {'; '.join(lost)}: salvaged {self._decoded}{of} {frames}"]
 
     def _declared_end(self) -> float | None:
         """Where the container says the video stream ends, in seconds."""

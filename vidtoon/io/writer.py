@@ -23,7 +23,7 @@ from ..errors import OutputError, SettingsError, describe
 from .animation import Animation
 from .audio import AudioTracks, NoAudio
 from .files import commit, discard, temporary_path
-from .formats import pick_pix_fmt, resolve
+from .formats import check_frame_size, pick_pix_fmt, resolve
 from .reader import Frame, VideoInfo
 from .subtitles import NoSubtitles, SubtitleTracks
 from .yuv import rgb_to_i420, yuv_matrix
@@ -36,8 +36,11 @@ class VideoWriter:
     """Encodes RGB frames into `path` (via a temporary file), with the source's audio and
     subtitles; a .gif or .webp `path` makes an animation (animation.py) without them."""
 
-    def __init__(self, path: str | Path, source: VideoInfo, encode: EncodeSettings = EncodeSettings()) -> None:
+    def __init__(self, path: str | Path, source: VideoInfo, encode: EncodeSettings = EncodeSettings(),
+                 overwrite: bool = True) -> None:
+        """overwrite=False: the finished file never replaces one that appeared at `path` meanwhile."""
         self.path = Path(path)
+        self._overwrite = overwrite
         self.format = resolve(self.path, encode)
         self.temp_path = temporary_path(self.path)
         self._source = source
@@ -60,6 +63,7 @@ class VideoWriter:
         with self._discard_on_error("cannot be written"):
             self._output = av.open(str(self.temp_path), "w", format=self.format.container, options=options)
             self._video = self._add_video_stream()
+            self._open_encoder()
             # Even 4:2:0 sizes (all 4:2:0 encoders pad to them) take the cheaper conversion (yuv.py).
             even = self._video.width % 2 == 0 and self._video.height % 2 == 0
             self._bits = _PLANAR_420.get(self.pix_fmt, 0)
@@ -96,11 +100,7 @@ class VideoWriter:
 
     def _add_video_stream(self) -> av.video.stream.VideoStream:
         src, codec = self._source, self.format.codec
-        if min(src.width, src.height) < codec.min_size:
-            raise SettingsError(
-                f"{codec.name} needs frames at least {codec.min_size}x{codec.min_size}, "
-                f"this video is {src.width}x{src.height}; use --codec libx264"
-            )
+        check_frame_size(codec, self.format.container, src.width, src.height)
         stream = self._output.add_stream(codec.name, rate=src.fps, options=self.format.options)
         pad = 1 if codec.even_size else 0
         stream.width = src.width + (src.width % 2) * pad
@@ -120,6 +120,19 @@ class VideoWriter:
         if src.sample_aspect_ratio and self._animation is None:
             ctx.sample_aspect_ratio = src.sample_aspect_ratio
         return stream
+
+    def _open_encoder(self) -> None:
+        """Open the encoder now, not at the first frame, so that options or a size
+        it refuses are said before any work (exit 2), not as a failed write."""
+        ctx, codec = self._video.codec_context, self.format.codec
+        try:
+            ctx.open()
+        except av.FFmpegError as e:
+            options = ", ".join(f"{k}={v}" for k, v in self.format.options.items() if k in ("crf", "preset", "cpu-used"))
+            raise SettingsError(
+                f"{codec.name} refuses {ctx.width}x{ctx.height} {self.pix_fmt} frames with {options or 'its defaults'} "
+                f"({describe(e)}); try another --codec, --pix-fmt or size"
+            ) from None
 
     def write(self, frame: Frame) -> None:
         """Encode one RGB frame at its own timestamp (converted to this time base)."""
@@ -196,7 +209,7 @@ class VideoWriter:
             self._output.close()
             self._audio.close()
             self._subtitles.close()
-            commit(self.temp_path, self.path)
+            commit(self.temp_path, self.path, self._overwrite)
 
     def abort(self) -> None:
         """Stop and delete everything written so far."""

@@ -42,6 +42,7 @@ PRESETS = {
 }
 
 MIN_FLOW_SIDE = 16  # px; see _padded_flow
+TILE_RATIO = 4  # strips longer than this times their short side are measured in tiles
 
 # Ruder et al. 2016 (artistic style transfer for videos), eqs. 5 and 6; flow in px.
 FB_RELATIVE = 0.01  # forward-backward: |w + w^|^2 <= 0.01 (|w|^2 + |w^|^2) + 0.5
@@ -95,15 +96,44 @@ def _padded_flow(dis: cv2.DISOpticalFlow, a: np.ndarray, b: np.ndarray) -> np.nd
     """DIS flow, padding images DIS cannot take: it needs both sides >= 12 px and
     segfaults on strips much wider than tall, as its pyramid depth follows the
     width alone (opencv_contrib issue 1355). Edge pixels are repeated to at
-    least MIN_FLOW_SIDE and half the long side, and the flow cropped back."""
+    least MIN_FLOW_SIDE and half the long side, and the flow cropped back.
+    Strips longer than TILE_RATIO times their short side are measured in tiles
+    (_tiled_flow), so padding never costs more than a few times the frame."""
     height, width = a.shape
-    need = max(MIN_FLOW_SIDE, (max(height, width) + 1) // 2)
+    long, short = max(height, width), max(MIN_FLOW_SIDE, min(height, width))
+    if long <= TILE_RATIO * short:
+        return _flow_padded_to(dis, a, b, max(MIN_FLOW_SIDE, (long + 1) // 2))
+    if height > width:  # a tall strip: as a wide one, transposed (x and y swap back)
+        flow = _tiled_flow(dis, np.ascontiguousarray(a.T), np.ascontiguousarray(b.T), short)
+        return np.ascontiguousarray(flow.transpose(1, 0, 2)[..., ::-1])
+    return _tiled_flow(dis, a, b, short)
+
+
+def _flow_padded_to(dis: cv2.DISOpticalFlow, a: np.ndarray, b: np.ndarray, need: int) -> np.ndarray:
+    height, width = a.shape
     bottom, right = max(0, need - height), max(0, need - width)
     if not (bottom or right):
         return dis.calc(a, b, None)
     pad = (0, bottom, 0, right, cv2.BORDER_REPLICATE)
     flow = dis.calc(cv2.copyMakeBorder(a, *pad), cv2.copyMakeBorder(b, *pad), None)
     return np.ascontiguousarray(flow[:height, :width])
+
+
+def _tiled_flow(dis: cv2.DISOpticalFlow, a: np.ndarray, b: np.ndarray, short: int) -> np.ndarray:
+    """Flow of a wide strip, tile by tile: tiles TILE_RATIO * short wide, each padded
+    to half that high, of which the middle half is kept; the margins (`short` px)
+    see motion across a tile's edge. Motion along the strip of more than `short`
+    px per frame is not followed across tiles."""
+    height, width = a.shape
+    tile, step = TILE_RATIO * short, TILE_RATIO * short // 2
+    margin = (tile - step) // 2
+    flow = np.empty((height, width, 2), np.float32)
+    for keep in range(0, width, step):
+        lo = max(0, min(keep - margin, width - tile))
+        stop = min(keep + step, width)
+        part = _flow_padded_to(dis, a[:, lo : lo + tile], b[:, lo : lo + tile], tile // 2)
+        flow[:, keep:stop] = part[:, keep - lo : stop - lo]
+    return flow
 
 
 def resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:

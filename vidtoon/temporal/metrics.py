@@ -41,7 +41,7 @@ import numpy as np
 
 from ..errors import InputError, SettingsError
 from ..io.reader import VideoInfo, open_video
-from ..progress import NoProgress, Progress
+from ..progress import NoProgress, Progress, stop_unfinished
 from . import METRICS_FLOWS
 from .flow import FlowEstimator, squared_norm, valid_mask, warp
 
@@ -200,10 +200,13 @@ def measure(
                 previous = current
             while pending:
                 collect()
+        except BaseException:
+            stop_unfinished(progress)  # the bar shows how far it got
+            raise
         finally:
             for _, _, future in pending:
                 future.cancel()
-            progress.stop()
+        progress.stop()
     if not pairs:
         raise InputError(f"{source}: one frame only; warp error needs at least two")
     return WarpReport(source, output, size, how, str(FlowEstimator(flow)), tuple(pairs), kept.pick())
