@@ -36,3 +36,21 @@ def tiny_model(tmp_path_factory):
     # shared CI machine 10-50x slower with them; subprocesses get OMP_NUM_THREADS=1.
     torch.set_num_threads(1)
     return make_tiny_model(tmp_path_factory.mktemp("tiny-ip2p"))
+
+
+@pytest.fixture(autouse=True)
+def _no_quiet_environment_leaks():
+    """The CLI's main() quietens the libraries through environment variables
+    (vidtoon/cli/quiet.py); tests that call main() in-process must not hand them
+    on to later tests' subprocesses (a --traceback run would then be quiet too)."""
+    import os
+
+    from vidtoon.cli.quiet import _ENVIRONMENT
+
+    before = {name: os.environ.get(name) for name in _ENVIRONMENT}
+    yield
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
