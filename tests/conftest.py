@@ -9,6 +9,10 @@ import pytest
 # nothing. A handler here resets to the default in the children (exec does that to handled signals).
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+# nohup also ignores SIGHUP, and vidtoon keeps ignoring it then (as it should), so the
+# hang-up tests' vidtoon processes would never see theirs: the default, inherited through exec.
+if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 sys.path.insert(0, str(Path(__file__).parent / "helpers"))  # clips.py, faults.py, ...: shared by every folder
 
