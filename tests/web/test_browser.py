@@ -123,7 +123,7 @@ def test_the_webcam_page_sends_camera_frames_and_shows_them_cartoonized(browser,
     stats = browser.find_element(By.ID, "cam-stats").text
     assert f"{camera[0]}x{camera[1]}" in stats and " fps" in stats and "latency" in stats
     # The camera's picture is colourful (mean channel spread); its sketch, drawn back from the page, nearly grey.
-    spread = browser.execute_script(SPREAD)
+    spread = wait(browser, lambda d: d.execute_script(SPREAD))  # null while the shown frame is being swapped
     assert spread["camera"] > 60 and spread["cartoon"] < 30, spread  # measured: 147 and 12
     assert spread["width"] == camera[0] and spread["height"] == camera[1]
     assert browser.find_element(By.ID, "cam-error").text == ""
@@ -143,6 +143,9 @@ function spread(source, width, height) {
   return total / (width * height);
 }
 const video = document.getElementById('cam-video'), out = document.getElementById('cam-out');
+// The page swaps the shown frame's src as each answer comes: between two, the image has no
+// size yet. One script runs whole on the page's thread, so a frame checked here is the one drawn.
+if (!out.complete || !out.naturalWidth || !video.videoWidth) return null;
 return {camera: spread(video, video.videoWidth, video.videoHeight), cartoon: spread(out, out.naturalWidth, out.naturalHeight),
         width: out.naturalWidth, height: out.naturalHeight};
 """
