@@ -86,7 +86,7 @@ def pictures() -> dict[str, np.ndarray]:
 
 def methods() -> dict[str, Callable[[np.ndarray], np.ndarray]]:
     def classic(settings: ClassicSettings) -> Callable[[np.ndarray], np.ndarray]:
-        return lambda rgb: ClassicBackend(settings)(rgb[None])[0]
+        return lambda rgb: ClassicBackend(settings).picture(rgb)
 
     tutorial = NaiveCartoon()
     out = {"vidtoon default": classic(ClassicSettings())}

@@ -56,6 +56,15 @@ class Cartoonizer:
         if self.stage is not None:
             self.stage.reset()
 
+    def picture(self, source: np.ndarray) -> np.ndarray:
+        """One (H, W, 3) picture that is not part of a clip. A backend may treat it as
+        such (classic: crisp borders, since nothing moves) through its own picture()."""
+        own = getattr(self.backend, "picture", None)
+        cartoon = own(source) if own is not None else self.backend(source[None])[0]
+        if self.stage is not None:
+            cartoon = self.stage(source[None], cartoon[None])[0]
+        return np.concatenate([source, cartoon], axis=1) if self.compare else cartoon
+
     def __call__(self, sources: np.ndarray) -> np.ndarray:
         """sources: uint8 (N, H, W, 3) RGB. Returns a new uint8 array (N, H, W, 3), or (N, H, 2W, 3) with compare."""
         # 1. The backend.

@@ -37,5 +37,5 @@ def cartoonize_still(job: Job, recipe: Recipe = Recipe(), frame: int = 0, progre
     started = time.perf_counter()
     rgb = read_picture(job.input, frame)
     cartoonizer = ready(recipe, backend, progress)
-    write_image(job.output, cartoonizer(rgb[None])[0])
+    write_image(job.output, cartoonizer.picture(rgb))
     return StillResult(job.output, time.perf_counter() - started, cartoonizer.name)

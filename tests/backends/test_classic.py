@@ -85,7 +85,25 @@ def test_deterministic_and_batch_independent():
     assert np.array_equal(np.concatenate([split(frames[:2]), split(frames[2:3]), split(frames[3:])]), a)
     split.reset()  # a new clip: nothing carried over, a new palette
     assert np.array_equal(split(frames), a)
-    assert np.array_equal(cartoonize_image(frames[2]), ClassicBackend()(frames[2:3])[0])
+    assert np.array_equal(cartoonize_image(frames[2]), ClassicBackend().picture(frames[2]))
+    split.picture(frames[5])  # a picture between clips leaves nothing behind
+    assert np.array_equal(split(frames), a)
+
+
+def test_borders_soften_where_the_picture_moves_and_a_still_stays_crisp():
+    """Soft borders are for motion: a still picture, and the still parts of a clip, keep
+    hard ones; a pan and a clip's first frame (its motion not known yet) get soft ones."""
+    def crisp(rgb: np.ndarray) -> float:  # hard borders: a large mean |Laplacian|
+        return float(np.abs(cv2.Laplacian(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), cv2.CV_32F)).mean())
+
+    frames = pan(12)
+    flat = ClassicSettings(edges=0.0)  # the colour alone
+    still = crisp(ClassicBackend(flat).picture(frames[0]))
+    clip = ClassicBackend(flat)(frames)
+    static = ClassicBackend(flat)(np.stack([frames[0]] * 12))
+    assert crisp(clip[0]) < still / 1.5  # a clip's first frame: its motion not known yet, soft
+    assert crisp(clip[-1]) < still / 1.5  # a pan: soft
+    assert crisp(static[-1]) > 0.8 * still  # nothing moves: crisp again, once the first frame's carried share fades
 
 
 @pytest.mark.parametrize("style", list(STYLES))

@@ -129,7 +129,7 @@ class Pictures:
         with self._lock, self._gpu.frame(recipe):
             before = self.frames.frame(source, frame)
             one = dataclasses.replace(recipe, stabilize=False)  # one frame: no motion to follow
-            return before, self._cartoonizer(one, live=False)(before[None])[0]
+            return before, self._cartoonizer(one, live=False).picture(before)
 
     def live(self, rgb: np.ndarray, recipe: Recipe) -> np.ndarray:
         """A webcam frame's cartoon; the same cartoonizer carries from frame to frame (--stabilize)."""

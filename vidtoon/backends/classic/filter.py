@@ -10,8 +10,10 @@ Per frame (the look's numbers come from styles.py):
    keeping object boundaries (tens of levels) sharp.
 3. Colour: the smoothed picture through the clip's palette (palette.py: fitted
    on the first frame, a soft table lookup after); a median filter removes
-   islands a few working pixels wide, and a slight blur (SOFTEN full-size px)
-   softens the borders between colours, which shimmer as they move when hard.
+   islands a few working pixels wide. Borders between colours soften where
+   the picture moves (SOFTEN full-size px at SOFTEN_SPEED px a frame and up,
+   as a camera's own motion blur softens them): hard borders shimmer as they
+   move. Still parts stay crisp, and so does a still picture (picture()).
 4. Ink: XDoG on the smoothed luminance, tiny fragments faded (lines.py),
    multiplied into the colour at working size.
 5. Steady: the working-size cartoon is blended with the last one, warped
@@ -28,7 +30,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ...temporal.flow import CONFIDENCE_BLUR, MotionTracker, remap, sample_map
+from ...temporal.flow import CONFIDENCE_BLUR, Motion, MotionTracker, remap, sample_map
 from .. import check_batch
 from . import ClassicSettings
 from .lines import Ink
@@ -42,7 +44,9 @@ BILATERAL_D = 5  # px at working size
 BILATERAL_SIGMA_COLOR = 24.0  # RGB levels: texture and shading (a few to ~20) flatten, boundaries (tens) stay
 BILATERAL_SIGMA_SPACE = 3.0
 MEDIAN = 5  # px at working size: islands narrower than ~2 working px go
-SOFTEN = 2.5  # full-size px: palette borders a little soft, so that they do not shimmer as they move
+SOFTEN = 3.0  # full-size px: borders of moving parts this soft, so that they do not shimmer as they move
+SOFTEN_FROM = 0.3  # full-size px a frame: slower than this is still (the flow's own noise on a still shot) ...
+SOFTEN_SPEED = 1.2  # ... and from this speed up a part gets the whole of SOFTEN
 SOFTEN_MIN = 0.7  # working px: at least this much where the working size is small
 STEADY_SHORT_SIDE = 180  # px: step 5's flow is worked out at about this size
 
@@ -73,6 +77,7 @@ class ClassicBackend:
         # The cheapest flow that does: no forward-backward check, the colour match decides trust.
         self._motion = MotionTracker(STEADY_SHORT_SIDE, "ultrafast", check=False) if self.look.steady else None
         self._previous: np.ndarray | None = None  # the last working-size cartoon
+        self._first_motion: Motion | None = None  # a clip's first frame: its motion to the second (_peek)
 
     def reset(self) -> None:
         """Start a new clip: its palette is fitted afresh on its first frame, and
@@ -81,16 +86,29 @@ class ClassicBackend:
         if self._motion is not None:
             self._motion.reset()
         self._previous = None
+        self._first_motion = None
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """batch: uint8 (N, H, W, 3) RGB. Returns a new uint8 array of the same shape."""
         check_batch(batch, "classic")
         out = np.empty_like(batch)
+        if self._motion is not None and self._previous is None and len(batch) > 1:
+            self._first_motion = self._peek(batch[0], batch[1])
         for frame, dst in zip(batch, out, strict=True):
             self._frame(np.ascontiguousarray(frame), dst)
         return out
 
-    def _frame(self, rgb: np.ndarray, dst: np.ndarray) -> None:
+    def picture(self, rgb: np.ndarray) -> np.ndarray:
+        """One (H, W, 3) picture that is not part of a clip: nothing moves, so its
+        borders stay crisp; its own palette, and nothing is kept for later frames."""
+        check_batch(np.asarray(rgb)[None], "classic")
+        self.reset()
+        out = np.empty_like(rgb)
+        self._frame(np.ascontiguousarray(rgb), out, still=True)
+        self.reset()
+        return out
+
+    def _frame(self, rgb: np.ndarray, dst: np.ndarray, still: bool = False) -> None:
         """Steps 1-6 of the module docstring on one contiguous (H, W, 3) RGB frame, into dst."""
         height, width = rgb.shape[:2]
         # 1. Working size.
@@ -101,12 +119,17 @@ class ClassicBackend:
         smooth = small
         for _ in range(self.look.smooth):
             smooth = cv2.bilateralFilter(smooth, BILATERAL_D, BILATERAL_SIGMA_COLOR, BILATERAL_SIGMA_SPACE)
+        # The source's motion since the last frame (steps 3 and 5); None: unknown.
+        motion = self._motion(smooth) if self._motion is not None and not still else None
+        if motion is not None and (motion.cut or self._previous is None or self._previous.shape[:2] != smooth.shape[:2]):
+            motion = None
+        ahead, self._first_motion = self._first_motion, None
         # 3. Colour.
         colour = self.palette(smooth)
         if min(size) >= MEDIAN:
             colour = cv2.medianBlur(colour, MEDIAN)
-        if SOFTEN:
-            colour = cv2.GaussianBlur(colour, (0, 0), max(SOFTEN_MIN, SOFTEN / f))
+        if not still:
+            colour = self._soften(colour, motion or ahead, max(SOFTEN_MIN, SOFTEN / f), width)
         # 4. Ink, at working size, multiplied into the colour there: one picture to carry
         # and to upscale (the ink's soft edge is its anti-aliasing, so the upscale keeps it smooth).
         if self._ink is not None:
@@ -114,19 +137,49 @@ class ClassicBackend:
             ink = self._ink.factor(self._ink.response(gray, min(width, height)))
             colour = cv2.multiply(colour, cv2.cvtColor(ink, cv2.COLOR_GRAY2RGB), scale=1 / 255)
         # 5. Steady: where the source moved predictably, keep most of the last frame.
-        if self._motion is not None:
-            colour = self._steady(smooth, colour)
+        if self._motion is not None and not still:
+            colour = self._steady(motion, colour)
         # 6. Full size.
         if f > 1:
             cv2.resize(colour, (width, height), dst=dst, interpolation=cv2.INTER_LINEAR)
         else:
             np.copyto(dst, colour)
 
-    def _steady(self, small: np.ndarray, cartoon: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def _soften(colour: np.ndarray, motion: Motion | None, sigma: float, width: int) -> np.ndarray:
+        """Step 3's soft borders: all of them where the motion is unknown (a clip's first
+        frame, a cut, --steady 0), else by speed, SOFTEN_SPEED full-size px a frame and up."""
+        if sigma <= 0:
+            return colour
+        blurred = cv2.GaussianBlur(colour, (0, 0), sigma)
+        if motion is None:
+            return blurred
+        full_px = width / motion.back.shape[1]  # full-size px per px of the flow
+        speed = cv2.magnitude(motion.back[..., 0], motion.back[..., 1]) * np.float32(full_px)
+        moving = (speed - np.float32(SOFTEN_FROM)) * np.float32(1 / (SOFTEN_SPEED - SOFTEN_FROM))
+        lowest, highest = cv2.minMaxLoc(moving)[:2]
+        if lowest >= 1.0:  # a pan: all of it moves
+            return blurred
+        if highest <= 0.0:
+            return colour
+        h, w = colour.shape[:2]
+        weight = cv2.resize(np.clip(moving, 0.0, 1.0), (w, h), interpolation=cv2.INTER_LINEAR)
+        return cv2.blendLinear(blurred, colour, weight, 1.0 - weight)
+
+    def _peek(self, first: np.ndarray, second: np.ndarray) -> Motion | None:
+        """How a clip's first frame moves, from the second when the call has both, so that
+        its borders are as soft as the next frames' (a still shot's crisp), not a guess
+        that the next frames would carry along and slowly undo."""
+        tracker = MotionTracker(STEADY_SHORT_SIDE, "ultrafast", check=False)
+        tracker(np.ascontiguousarray(second))
+        motion = tracker(np.ascontiguousarray(first))
+        return None if motion is None or motion.cut else motion
+
+    def _steady(self, motion: Motion | None, cartoon: np.ndarray) -> np.ndarray:
         """Blend the working-size cartoon with the last one, warped along the source's
         flow, by Look.steady times the confidence in that flow (0 at new content and cuts)."""
-        motion, previous = self._motion(small), self._previous
-        if motion is not None and previous is not None and previous.shape == cartoon.shape and not motion.cut:
+        previous = self._previous
+        if motion is not None and previous is not None and previous.shape == cartoon.shape:
             h, w = cartoon.shape[:2]
             weight = cv2.GaussianBlur(motion.confidence, (0, 0), CONFIDENCE_BLUR) * np.float32(self.look.steady)
             weight = cv2.resize(weight, (w, h), interpolation=cv2.INTER_LINEAR)
@@ -136,5 +189,5 @@ class ClassicBackend:
 
 
 def cartoonize_image(rgb: np.ndarray, settings: ClassicSettings = ClassicSettings()) -> np.ndarray:
-    """One HxWx3 uint8 RGB picture in, cartoon out (a clip of one frame: its own palette)."""
-    return ClassicBackend(settings)(np.asarray(rgb)[None])[0]
+    """One HxWx3 uint8 RGB picture in, cartoon out (its own palette, crisp borders)."""
+    return ClassicBackend(settings).picture(np.asarray(rgb))
