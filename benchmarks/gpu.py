@@ -22,7 +22,9 @@ The option rows (--options), at batch 8, fp16, each beside the default in the sa
 default (20 steps, 3 guidance branches: 60 UNet samples a frame), --image-guidance 1 (40),
 --scheduler dpm++ --steps 10 (30), both (20), --scheduler lcm --steps 4 --image-guidance 1 (8;
 with a random LoRA fused when peft is there: fused, it costs nothing per step), --cross-frame,
-and --reuse-latents 0.5 (needs OpenCV for the flow; skipped, and said so, where it is missing).
+and --reuse-latents 0.5 with --reuse-batch 1 (frame by frame, one frame a UNet call) and 4 (groups
+of 4 frames a UNet call, the default for files); they need OpenCV for the flow (skipped, and said
+so, where it is missing).
 
 The compile rows (--compile): vidtoon's --compile (torch.compile's default mode) at batch 8, fp16,
 alone and with --cross-frame (which must not recompile per step), then torch.compile of the UNet
@@ -121,8 +123,8 @@ def rows(args: argparse.Namespace, smoke: bool) -> list[dict]:
                     ("--cross-frame", dict(cross_frame=True)))),
                 dict(label=f"vidtoon, batch {mid}, {dtype}, lcm 4 steps + a random LoRA, fused", batch=mid, settings=lcm,
                      lora=True, needs="peft"),
-                dict(label=f"vidtoon, batch {mid}, {dtype}, --reuse-latents 0.5", batch=mid,
-                     settings=dict(reuse_latents=0.5), needs="cv2")]
+                *(dict(label=f"vidtoon, batch {mid}, {dtype}, --reuse-latents 0.5 --reuse-batch {n}", batch=mid,
+                       settings=dict(reuse_latents=0.5, reuse_batch=n), needs="cv2") for n in (1, 4))]
     return [
         dict(label=f"{NAIVE}, {dtype}", naive=True),
         *(dict(label=f"vidtoon, batch {b}, {dtype}", batch=b) for b in sizes),

@@ -28,11 +28,11 @@ from vidtoon.backends.pix2pix.models import load_components, locate
 from vidtoon.backends.pix2pix.testing import make_tiny_model
 
 
-def test_frames(n: int, size: int) -> np.ndarray:
-    """Smooth moving gradients: frames of a pan, uint8 (n, size, size, 3)."""
+def test_frames(n: int, size: int, speed: float = 4) -> np.ndarray:
+    """Smooth moving gradients: frames of a pan by `speed` px a frame, uint8 (n, size, size, 3)."""
     y, x = np.mgrid[0:size, 0:size].astype(np.float32)
     return np.stack([
-        np.stack([127 + 100 * np.sin((x + 4 * i) / 23), 127 + 100 * np.cos(y / 17), 127 + 100 * np.sin((x + y) / 31)], -1)
+        np.stack([127 + 100 * np.sin((x + speed * i) / 23), 127 + 100 * np.cos(y / 17), 127 + 100 * np.sin((x + y) / 31)], -1)
         for i in range(n)
     ]).clip(0, 255).astype(np.uint8)
 

@@ -6,7 +6,9 @@ A "UNet sample" is one latent through the UNet once: per frame and step, 3 under
 guidance ([text | image | none]), 2 at --image-guidance 1, 1 with guidance off. The count is
 taken by a forward hook on the UNet while the backend runs the frames (a pan, so that
 --reuse-latents finds its motion), and so is the mean UNet batch: samples per UNet call
-(frames / call: that over the guidance branches).
+(frames / call: that over the guidance branches). With --reuse-latents the first frame (N = 1)
+or the first group of N frames runs all steps, the rest from step k: over F frames that is
+steps x branches x (1 - STRENGTH x (F - N) / F) samples a frame, tending to half on a long clip.
 fps: the median of --runs runs through the backend, all cases in turns in the same process.
 
 The tiny model's UNet is cheap next to its VAE and the flow, so the fps move less than the
@@ -39,8 +41,10 @@ CASES = {  # label -> settings; the first is the default, the base of the last c
     "--guidance 1 (guidance off)": dict(guidance=1.0),
     "--scheduler dpm++ --steps 10": dict(scheduler="dpm++", steps=10),
     "--scheduler dpm++ --steps 10 --image-guidance 1": dict(scheduler="dpm++", steps=10, image_guidance=1.0),
-    "--reuse-latents 0.5": dict(reuse_latents=0.5),
-    "--reuse-latents 0.5 --image-guidance 1": dict(reuse_latents=0.5, image_guidance=1.0),
+    "--reuse-latents 0.5 --reuse-batch 1 (frame by frame)": dict(reuse_latents=0.5, reuse_batch=1),
+    "--reuse-latents 0.5 --reuse-batch 4 (the default N)": dict(reuse_latents=0.5, reuse_batch=4),
+    "--reuse-latents 0.5 --reuse-batch 1 --image-guidance 1": dict(reuse_latents=0.5, reuse_batch=1, image_guidance=1.0),
+    "--reuse-latents 0.5 --reuse-batch 4 --image-guidance 1": dict(reuse_latents=0.5, reuse_batch=4, image_guidance=1.0),
     "--lora (random) --scheduler lcm --steps 4 --guidance 2 --image-guidance 1": dict(LCM, lora=True),
 }
 
@@ -65,11 +69,13 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=12)
     parser.add_argument("--size", type=int, default=96, help="square frames of this side (multiple of 8)")
     parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--pan", type=float, default=4, help="px a frame the pan moves (a faster pan finds cuts sooner: "
+                        "--reuse-batch warps from up to N frames back)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (a tiny model gains nothing from more)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    frames = test_frames(args.frames, args.size)
+    frames = test_frames(args.frames, args.size, args.pan)
     with tempfile.TemporaryDirectory() as tmp:
         folder = locate(str(make_tiny_model(Path(tmp) / "tiny")))
         parts = load_components(folder, torch.device("cpu"), torch.float32)
@@ -98,7 +104,8 @@ def main() -> None:
             counter.on = False
 
     print(f"tiny random IP2P on the CPU ({torch.get_num_threads()} thread), {len(frames)} frames of {args.size}x"
-          f"{args.size} (a pan), batch {args.batch_size}; fps: median of {args.runs} runs, cases in turns\n")
+          f"{args.size} (a pan, {args.pan:g} px a frame), batch {args.batch_size}; fps: median of {args.runs} runs, "
+          f"cases in turns\n")
     print(f"| {'case':<74} | {'UNet samples / frame':>20} | {'mean UNet batch':>15} | {'frames / call':>13} | "
           f"{'CPU fps':>7} | {'vs default':>10} |")
     print(f"|{'-' * 76}|{'-' * 22}|{'-' * 17}|{'-' * 15}|{'-' * 9}|{'-' * 12}|")

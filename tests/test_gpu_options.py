@@ -31,6 +31,17 @@ def test_an_option_row_runs_its_settings_and_counts_the_unet_samples(settings, s
     assert result["fps"] > 0 and result["samples"] == samples
 
 
+@pytest.mark.parametrize(("group", "samples"), [(1, (6 + 4 * 3) / 5), (4, (4 * 6 + 3) / 5)])
+def test_the_reuse_rows_count_their_groups(group, samples):
+    """5 frames, 2 steps (smoke), reuse from step 1: N = 1 runs frame 0 in full, the rest 1 step;
+    N = 4 runs frames 0-3 (group 0) in full, frame 4 one step."""
+    pytest.importorskip("diffusers")
+    import gpu
+
+    row = dict(label="x", batch=8, settings=dict(reuse_latents=0.5, reuse_batch=group))
+    assert gpu.run_row(smoke(frames=5), row)["samples"] == pytest.approx(samples)
+
+
 def test_the_option_and_compile_calls_have_their_rows():
     pytest.importorskip("diffusers")
     import gpu
@@ -39,7 +50,8 @@ def test_the_option_and_compile_calls_have_their_rows():
     labels = [row["label"] for row in options]
     assert labels[0].endswith("the default") and any("--image-guidance 1" in label for label in labels)
     assert any(row.get("lora") and row["needs"] == "peft" for row in options)
-    assert any(row.get("settings", {}).get("reuse_latents") and row["needs"] == "cv2" for row in options)
+    reuse = [row["settings"]["reuse_batch"] for row in options if row.get("settings", {}).get("reuse_latents")]
+    assert reuse == [1, 4] and all(row["needs"] == "cv2" for row in options if "reuse_latents" in row.get("settings", {}))
     compiled = gpu.rows(smoke(compile=True), smoke=True)
     assert [row.get("settings", {}).get("compile") for row in compiled[:2]] == [True, True]
     assert compiled[1]["settings"]["cross_frame"]

@@ -58,7 +58,7 @@ def cartoonize(input: str | Path, output: str | Path, **options: Any) -> Result:
     compare, batch_size; codec, crf, preset, pix_fmt, audio, anim_size, anim_fps (encoder); overwrite=False; each
     backend's settings by field name (classic: levels, edges, smooth; pix2pix:
     model, prompt, steps, image_guidance, guidance, seed, max_side, size,
-    offline, device, dtype, cross_frame, reuse_latents, keyframe_every,
+    offline, device, dtype, cross_frame, reuse_latents, reuse_batch, keyframe_every,
     fast_vae); progress (a vidtoon.progress.Progress; silent by default).
     """
     from .config import Job, Recipe

@@ -227,20 +227,26 @@ def test_latent_reuse_runs_fewer_unet_steps_and_the_first_frame_in_full(parts):
         off = Pix2PixBackend(parts, Pix2PixSettings(**FAST), batch_size=1)(batch)
         assert sum(seen) == 5 * 4
         seen.clear()
-        out = Pix2PixBackend(parts, Pix2PixSettings(reuse_latents=0.5, **FAST), batch_size=5)(batch)
+        out = Pix2PixBackend(parts, Pix2PixSettings(reuse_latents=0.5, reuse_batch=1, **FAST), batch_size=5)(batch)
         assert seen == [1] * (4 + 4 * 2)  # frame by frame: 4 steps, then 2 for each later frame
+        seen.clear()
+        grouped = Pix2PixBackend(parts, Pix2PixSettings(reuse_latents=0.5, **FAST), batch_size=5)(batch)
+        assert seen == [4] * 4 + [1] * 2  # in groups of 4: frames 0-3 from the noise, frame 4 from frame 3
+    agree_within_rounding(grouped[:4], off[:4])
     agree_within_rounding(out[0], off[0])  # the first frame is the usual full run (VAE batches of 5 vs 1)
     assert np.abs(out[1:].astype(int) - off[1:]).mean() > 1
     assert out.shape == batch.shape
 
 
 def test_latent_reuse_carries_across_batches_and_restarts_on_a_cut(parts):
-    """Batches of 2 give the frames one batch of 6 gives (the UNet runs one frame at a
-    time either way; the VAE's batch size rounds); the frame after a cut runs all steps."""
+    """Frame by frame (--reuse-batch 1): batches of 2 give the frames one batch of 6 gives
+    (the UNet runs one frame at a time either way; the VAE's batch size rounds); the frame
+    after a cut runs all steps. (Groups: tests/backends/test_reuse_batch.py.)"""
     batch = np.concatenate([pan(3), frames(3, start=20)])
-    whole = Pix2PixBackend(parts, Pix2PixSettings(reuse_latents=0.5, **FAST), batch_size=6)(batch)
+    sequential = Pix2PixSettings(reuse_latents=0.5, reuse_batch=1, **FAST)
+    whole = Pix2PixBackend(parts, sequential, batch_size=6)(batch)
     with unet_frame_steps(parts.unet) as seen:
-        split = Pix2PixBackend(parts, Pix2PixSettings(reuse_latents=0.5, **FAST), batch_size=2)(batch)
+        split = Pix2PixBackend(parts, sequential, batch_size=2)(batch)
     agree_within_rounding(split, whole)
     assert len(seen) == 4 + 2 + 2 + 4 + 2 + 2  # full steps at frame 0 and at the cut (frame 3)
 
@@ -264,7 +270,7 @@ def test_occluded_pixels_start_from_their_own_latent_not_the_warp(parts):
 
 
 def test_disoccluded_region_of_a_real_frame_falls_back(parts):
-    """Through LatentReuse.start with real flow: a square that appears from nowhere in
+    """Through LatentReuse.starts with real flow: a square that appears from nowhere in
     frame 1 gets (near) zero confidence; its latents come from its own latent, so a
     huge previous latent does not leak into it, while the static rest does carry it."""
     still = picture(0, 64, 64)
@@ -275,9 +281,10 @@ def test_disoccluded_region_of_a_real_frame_falls_back(parts):
     reuse = LatentReuse(0.5, 4)
     noise = torch.zeros(1, 4, 8, 8)
     own = torch.zeros(1, 4, 8, 8)
-    assert reuse.start(scheduler, still, own, noise, 1.0)[1] == 0  # the first frame: all steps
+    [(start, _)] = reuse.starts(scheduler, still[None], own, noise, 1.0)
+    assert start == 0  # the first frame: all steps
     reuse.keep(torch.full((1, 4, 8, 8), 50.0))
-    latents, start = reuse.start(scheduler, appeared, own, noise, 1.0)
+    [(start, latents)] = reuse.starts(scheduler, appeared[None], own, noise, 1.0)
     assert start == 2
     assert latents[0, :, 3:5, 3:5].abs().max() < 5  # the new square: not the warped 50s
     rest = torch.ones(8, 8, dtype=torch.bool)
@@ -398,7 +405,7 @@ def test_cli_end_to_end_with_every_option(clip, tmp_path, tiny_model):
         capture_output=True, text=True, timeout=300, env=ENV,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "cross-frame attention; latent reuse from step 1 of 2; keyframes every 3" in proc.stderr
+    assert "cross-frame attention; latent reuse from step 1 of 2, in groups of 4; keyframes every 3" in proc.stderr
     assert len(read_video(out)[2]) == 8
     assert audio_packets(out) == audio_packets(c.path)
 

@@ -1,6 +1,7 @@
 """--reuse-latents works out a batch's flows ahead, on a CPU thread, while the VAE and the UNet
 work (LatentReuse.look_ahead): the same pictures as taking each flow when its frame comes, and a
-batch that fails part-way (out of memory) is retried from the same state."""
+batch that fails part-way (out of memory) is retried from the same state (frame by frame here;
+in groups: tests/backends/test_reuse_batch.py)."""
 
 import threading
 
@@ -17,11 +18,10 @@ from vidtoon.backends.pix2pix import Pix2PixSettings
 from vidtoon.backends.pix2pix.backend import Pix2PixBackend
 from vidtoon.backends.pix2pix.latents import LatentReuse
 from vidtoon.backends.pix2pix.models import load_components, locate
-from vidtoon.temporal.flow import MotionTracker
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
 
-SETTINGS = Pix2PixSettings(steps=4, reuse_latents=0.5)
+SETTINGS = Pix2PixSettings(steps=4, reuse_latents=0.5, reuse_batch=1)
 BATCH = np.stack([panning()(i, 64, 48) for i in range(5)])
 
 
@@ -30,15 +30,17 @@ def parts(tiny_model):
     return load_components(locate(str(tiny_model)), torch.device("cpu"), torch.float32)
 
 
-def test_the_flows_ahead_give_the_pictures_of_the_flows_in_turn(parts, monkeypatch):
+@pytest.mark.parametrize("group", [1, 4])
+def test_the_flows_ahead_give_the_pictures_of_the_flows_in_turn(parts, monkeypatch, group):
     threads = []
-    real = MotionTracker.__call__
-    monkeypatch.setattr(MotionTracker, "__call__", lambda self, f: threads.append(threading.current_thread().name) or real(self, f))
-    ahead = Pix2PixBackend(parts, SETTINGS, batch_size=5)(BATCH)
+    real = LatentReuse.follow
+    monkeypatch.setattr(LatentReuse, "follow", lambda self, f: threads.append(threading.current_thread().name) or real(self, f))
+    settings = Pix2PixSettings(steps=4, reuse_latents=0.5, reuse_batch=group)
+    ahead = Pix2PixBackend(parts, settings, batch_size=5)(BATCH)
     assert len(threads) == 5 and all(name.startswith("vidtoon-flow") for name in threads)
     threads.clear()
     monkeypatch.setattr(LatentReuse, "look_ahead", lambda self, sources: None)
-    in_turn = Pix2PixBackend(parts, SETTINGS, batch_size=5)(BATCH)
+    in_turn = Pix2PixBackend(parts, settings, batch_size=5)(BATCH)
     assert threads == ["MainThread"] * 5
     assert np.array_equal(ahead, in_turn)
 
@@ -52,7 +54,7 @@ def test_a_batch_that_fails_part_way_is_retried_from_the_same_flows_and_latents(
         calls.append(len(calls))
         if len(calls) == 3:  # the third frame of the first batch of 4: its flow is taken, the fourth's is ahead
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
-        return real(frame, image_latent)
+        return real(frame, image_latent)  # one frame a group: one frame a call
 
     monkeypatch.setattr(backend, "_denoise_reused", denoise)
     out = backend(BATCH)

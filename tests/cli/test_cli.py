@@ -223,7 +223,7 @@ def test_pipeline_runs_any_backend_of_the_call_shape(clip, tmp_path):
     assert abs(out[3].astype(int) - (255 - source[3].astype(int))).mean() < 2
 
 
-@pytest.mark.parametrize("option", [["--cross-frame"], ["--reuse-latents", "0.5"], ["--keyframe-every", "2"],
+@pytest.mark.parametrize("option", [["--cross-frame"], ["--reuse-latents", "0.5"], ["--reuse-batch", "2"], ["--keyframe-every", "2"],
                                     ["--batch-size", "2"], ["--stabilize"], ["--codec", "libx264"], ["--crf", "20"],
                                     ["--preset", "fast"], ["--steady", "0.5"]])
 def test_image_refuses_what_cannot_apply_to_one_picture(tmp_path, capsys, option):

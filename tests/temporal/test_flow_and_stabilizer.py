@@ -11,7 +11,7 @@ from vidtoon.backends.classic import ClassicSettings
 from vidtoon.cli import build_parser, recipe_from_args
 from vidtoon.config import Job, Recipe
 from vidtoon.pipeline import run
-from vidtoon.temporal.flow import FlowEstimator, resize_flow, valid_mask, warp
+from vidtoon.temporal.flow import FlowEstimator, MotionTracker, resize_flow, valid_mask, warp
 from vidtoon.temporal.metrics import measure
 from vidtoon.temporal.stabilize import Stabilizer
 
@@ -95,6 +95,24 @@ def test_valid_mask_drops_occlusions_boundaries_and_the_outside():
 def stabilise(sources: np.ndarray, cartoons: np.ndarray, batch: int = 4) -> np.ndarray:
     stage = Stabilizer()
     return np.concatenate([stage(sources[i : i + batch], cartoons[i : i + batch]) for i in range(0, len(sources), batch)])
+
+
+def test_motion_between_two_frames_is_the_trackers_for_neighbours_and_spans_more():
+    """MotionTracker.between(a, b), for latent reuse in groups: for consecutive frames exactly
+    what following them gives; further apart it still follows the motion; the tracker's own
+    state is untouched, and frames of different sizes have no motion."""
+    draw = panning()
+    frames = [draw(i, 320, 240) for i in range(4)]
+    tracker = MotionTracker()
+    assert tracker(frames[0]) is None
+    followed = tracker(frames[1])
+    between = MotionTracker().between(frames[0], frames[1])
+    assert np.array_equal(between.back, followed.back) and np.array_equal(between.confidence, followed.confidence)
+    far = tracker.between(frames[0], frames[3])
+    assert not far.cut and np.median(far.back[..., 0]) > np.median(followed.back[..., 0]) + 1  # 3 frames of pan back
+    after = tracker(frames[2])  # the tracker still follows from frame 1
+    assert np.array_equal(after.back, MotionTracker().between(frames[1], frames[2]).back)
+    assert tracker.between(frames[0], draw(0, 160, 120)) is None
 
 
 def test_first_frame_passes_through_and_inputs_are_untouched():

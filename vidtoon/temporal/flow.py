@@ -23,7 +23,8 @@ latent reuse and keyframes:
 
     MotionTracker   per new source frame, a Motion: flow back to the previous
                     frame, a confidence map, cut detection, warping of any
-                    result of the previous frame (cartoon or latents)
+                    result of the previous frame (cartoon or latents);
+                    between(a, b): the same for two frames further apart
 
 The stabiliser that uses them is in stabilize.py.
 """
@@ -280,11 +281,25 @@ class MotionTracker:
         self._small: np.ndarray | None = None  # previous source, working size, RGB uint8
 
     def __call__(self, source: np.ndarray) -> Motion | None:
+        small = self._shrink(source)
+        previous, self._small = self._small, small
+        return self._follow(previous, small)
+
+    def between(self, a: np.ndarray, b: np.ndarray) -> Motion | None:
+        """The Motion from source frame a to source frame b, any number of frames apart
+        (latent reuse in groups warps from one anchor); None when their sizes differ.
+        For consecutive frames it is what __call__ gives. Leaves the tracker as it was."""
+        return self._follow(self._shrink(a), self._shrink(b))
+
+    def _shrink(self, source: np.ndarray) -> np.ndarray:
+        """The source at working size (RGB uint8)."""
         height, width = source.shape[:2]
         f = work_factor(width, height, self.short_side)
         size = (max(1, round(width / f)), max(1, round(height / f)))
-        small = cv2.resize(source, size, interpolation=cv2.INTER_AREA) if f > 1 else np.ascontiguousarray(source)
-        previous, self._small = self._small, small
+        return cv2.resize(source, size, interpolation=cv2.INTER_AREA) if f > 1 else np.ascontiguousarray(source)
+
+    def _follow(self, previous: np.ndarray | None, small: np.ndarray) -> Motion | None:
+        """The Motion from `previous` to `small`, both at working size."""
         if previous is None or previous.shape != small.shape:
             return None
         # 1. Flow from this frame back to the last, and the way forward for the check.

@@ -8,7 +8,7 @@ part (settings, options, whether it can run here); the rest loads with it:
     lora.py        --lora: a LoRA (e.g. LCM-LoRA) fused into the model, safetensors only
     models.py      finding the weights (folder or HF cache) and loading them safely
     crossframe.py  --cross-frame: self-attention reads the clip's first frame
-    latents.py     --reuse-latents: start from the previous frame's warped result
+    latents.py     --reuse-latents, --reuse-batch: start from a previous frame's warped result, in groups
     keyframes.py   --keyframe-every: diffuse keyframes, warp the frames between
     similar.py     --skip-similar: frames that barely changed skip the model (webcam)
     vae.py         the VAE stages in chunks sized to the free GPU memory, retried smaller
@@ -37,6 +37,8 @@ NOT_IMAGE = frozenset({FILE, LIVE})  # needs the frames before it: nothing to ga
 LIVE_STEPS = 4  # live: denoising steps at most (20 by default for files)
 LIVE_MAX_SIDE = 256  # live: long side of the frames it works on, at most
 LIVE_REUSE = 0.5  # live: --reuse-latents unless asked otherwise: half the steps after the first frame
+LIVE_REUSE_BATCH = 1  # live: --reuse-batch unless asked: one camera frame a call, grouping would only add latency
+REUSE_BATCH = 4  # files: --reuse-batch unless asked: frames a UNet batch, each warped from up to this many back
 LIVE_SCHEDULER = "dpm++"  # live: unless asked otherwise; better than Euler ancestral at few steps
 LIVE_SKIP_SIMILAR = 0.98  # live: --skip-similar unless asked otherwise (StreamDiffusion's default)
 
@@ -85,6 +87,11 @@ class Pix2PixSettings:
         None, "--reuse-latents", "start each frame from the previous one's result warped along the motion, "
         "noised by STRENGTH in (0, 1] (e.g. 0.5: half the steps); default off", scopes=NOT_IMAGE,
         type=float, metavar="STRENGTH",
+    )
+    reuse_batch: int | None = option(
+        None, "--reuse-batch", f"with --reuse-latents: groups of N frames all start from the last frame of the group "
+        f"before, so the UNet batches them (a frame is warped from up to N frames back; 1: each from the one before); "
+        f"default {REUSE_BATCH}, {LIVE_REUSE_BATCH} in the webcam", scopes=NOT_IMAGE, type=int, metavar="N",
     )
     keyframe_every: int = option(1, "--keyframe-every", "diffuse every K-th frame and scene cuts only, warp the "
                                  "result along the motion between them (K times fewer diffusion runs; 1: every "
@@ -144,6 +151,8 @@ class Pix2PixSettings:
             check_number("--reuse-latents", self.reuse_latents, 0.0, 1.0)
             if self.reuse_latents == 0:  # 0 means off, stored as None so equal settings compare equal
                 object.__setattr__(self, "reuse_latents", None)
+        if self.reuse_batch is not None:
+            check_int("--reuse-batch", self.reuse_batch, 1, 64)
         check_int("--keyframe-every", self.keyframe_every, 1, 1000)
         if self.skip_similar is not None:
             check_number("--skip-similar", self.skip_similar, 0.5, 1.0)
@@ -182,12 +191,23 @@ def availability(settings: Pix2PixSettings = Pix2PixSettings()) -> tuple[bool, s
     return True, f"a CUDA GPU and the {model} weights are here"
 
 
+def reuse_group(settings: Pix2PixSettings) -> int:
+    """Frames a latent-reuse group (--reuse-batch; REUSE_BATCH unless given), 0 without
+    --reuse-latents. A --reuse-batch without it is refused (live() turns reuse on first)."""
+    if settings.reuse_latents is None:
+        if settings.reuse_batch is not None:
+            raise SettingsError("--reuse-batch needs --reuse-latents (the frames it groups)")
+        return 0
+    return settings.reuse_batch or REUSE_BATCH
+
+
 def live(settings: Pix2PixSettings) -> tuple[Pix2PixSettings, str]:
     """The fastest settings for live use: few steps, a small work size, latent reuse
     (frames after the first run only part of the steps), DPM-Solver++ and two guidance
     branches unless another scheduler or image guidance was asked for, and the similarity
     filter. A --size asked for is kept; only the steps come down."""
     fast = replace(settings, steps=min(settings.steps, LIVE_STEPS), reuse_latents=settings.reuse_latents or LIVE_REUSE,
+                   reuse_batch=settings.reuse_batch or LIVE_REUSE_BATCH,
                    skip_similar=LIVE_SKIP_SIMILAR if settings.skip_similar is None else settings.skip_similar)
     if settings.size is None:
         fast = replace(fast, max_side=min(settings.max_side, LIVE_MAX_SIDE))
@@ -195,12 +215,15 @@ def live(settings: Pix2PixSettings) -> tuple[Pix2PixSettings, str]:
         fast = replace(fast, scheduler=LIVE_SCHEDULER)
     if settings.image_guidance == DEFAULTS.image_guidance:  # 1: two UNet samples a step instead of three, exactly
         fast = replace(fast, image_guidance=1.0)
+    reuse = ("reusing the last frame's latents" if fast.reuse_batch == 1 else
+             f"reusing latents in groups of {fast.reuse_batch} frames, each from the last frame of the group before "
+             "(no bigger UNet batch: one camera frame a call)")
     skip = (f"skipping the model on frames that barely changed (similarity {fast.skip_similar:g})"
             if fast.skip_similar < 1 else "every frame through the model")
     note = (
         f"pix2pix live: {fast.steps} steps, frames worked at "
         + (f"{fast.size[0]}x{fast.size[1]}" if fast.size else f"{fast.max_side} px on the long side")
-        + f", one frame at a time, reusing the last frame's latents (strength {fast.reuse_latents:g}), scheduler "
+        + f", one frame at a time, {reuse} (strength {fast.reuse_latents:g}, --reuse-batch {fast.reuse_batch}), scheduler "
         f"{fast.scheduler}, image guidance {fast.image_guidance:g}, {skip}, for speed; "
         "the newest camera frame is always the next one done"
     )
@@ -212,6 +235,7 @@ def load(settings: Pix2PixSettings, batch_size: int | None = None) -> Any:
     keyframe wrapper with --keyframe-every)."""
     from ...errors import BackendUnavailable
 
+    reuse_group(settings)  # a refusal before any weights load
     missing = missing_package()
     if missing:
         raise BackendUnavailable(f"the pix2pix backend needs torch and diffusers: {missing}")

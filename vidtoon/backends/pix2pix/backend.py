@@ -14,9 +14,10 @@ Each call runs its frames in GPU batches of at most `batch_size` frames:
    give identical outputs, whatever the batch or the position in it.
 4. The denoising loop with the 3-way guidance (ip2p.py). Options for
    steadier video: --cross-frame (crossframe.py: self-attention reads the clip's
-   first frame), --reuse-latents (latents.py: start from the previous frame's
-   warped result part way, one frame at a time); --keyframe-every wraps the whole
-   backend (keyframes.py). --compile: the loop calls the torch.compile'd UNet.
+   first frame), --reuse-latents (latents.py: start part way from the warped result
+   of the previous group's last frame, a group of --reuse-batch frames a UNet batch);
+   --keyframe-every wraps the whole backend (keyframes.py). --compile: the loop calls
+   the torch.compile'd UNet.
 5. The VAE decodes (or, with --fast-vae, the tiny TAESD decoder); the pictures
    are resized back to the source size and rounded to uint8.
 
@@ -37,7 +38,7 @@ import numpy as np
 
 from ...errors import BackendUnavailable, SettingsError
 from .. import check_batch
-from . import Pix2PixSettings, crossframe, schedulers
+from . import Pix2PixSettings, crossframe, reuse_group, schedulers
 from .latents import LatentReuse
 from .vae import VaeChunks
 
@@ -116,11 +117,12 @@ class Pix2PixBackend:
         # Temporal options (off by default): per-clip state, cleared by reset().
         self.anchors = crossframe.Anchors() if settings.cross_frame else None
         self._processors: Any = None  # the cross-frame attention processors, made on the first batch
-        self.reuse = LatentReuse(settings.reuse_latents, settings.steps) if settings.reuse_latents else None
+        group = reuse_group(settings)
+        self.reuse = LatentReuse(settings.reuse_latents, settings.steps, group) if group else None
         if self.anchors is not None:
             self.summary += "; cross-frame attention"
         if self.reuse is not None:
-            self.summary += f"; latent reuse from step {self.reuse.k} of {settings.steps}"
+            self.summary += f"; latent reuse from step {self.reuse.k} of {settings.steps}, in groups of {self.reuse.group}"
 
     def reset(self) -> None:
         """Start a new clip: its noise is drawn afresh (the same, from the same seed),
@@ -176,9 +178,9 @@ class Pix2PixBackend:
                 # 3-4. Where each frame's denoising starts; denoise.
                 if self.reuse is None:
                     latents = self._denoise(image_latents, *self.initial_latents(image_latents))
-                else:  # sequential: each frame starts from the last one's result
-                    latents = torch.cat([self._denoise_reused(frame, image_latents[i : i + 1])
-                                         for i, frame in enumerate(frames)])
+                else:  # group by group: each group's frames start from the last group's last result
+                    latents = torch.cat([self._denoise_reused(frames[a:b], image_latents[a:b])
+                                         for a, b in self.reuse.segments(len(frames))])
                 # 5. Decode (--fast-vae: the tiny decoder), back to the source size, uint8 NHWC on the CPU.
                 # An out-of-memory here redoes only the decode, in smaller chunks (vae.py).
                 if self.decoder is None:
@@ -203,12 +205,21 @@ class Pix2PixBackend:
         return ip2p.denoise(self.unet, self.scheduler, latents, image_latents, self._prompt_embeds(),
                             s.guidance, s.image_guidance, generators, start, on_step)
 
-    def _denoise_reused(self, frame: np.ndarray, image_latent: Any) -> Any:
-        """One frame with --reuse-latents (latents.py); keeps its result for the next."""
-        self.scheduler.set_timesteps(self.settings.steps, device=self.device)  # also resets the step index
-        noise = self._clip_noise(image_latent.shape[1:])
-        latents, start = self.reuse.start(self.scheduler, frame, image_latent, noise, self.parts.vae.config.scaling_factor)
-        final = self._denoise(image_latent, latents, start)
+    def _denoise_reused(self, frames: np.ndarray, image_latents: Any) -> Any:
+        """The frames of one group (or of the part of it in this call) with --reuse-latents
+        (latents.py): those reused run from step k in one batched loop, those restarted
+        from step 0 in another; keeps their results for the next group."""
+        import torch
+
+        self.scheduler.set_timesteps(self.settings.steps, device=self.device)
+        noise = self._clip_noise(image_latents.shape[1:])
+        runs = self.reuse.starts(self.scheduler, frames, image_latents, noise, self.parts.vae.config.scaling_factor)
+        finals, done = [], 0
+        for start, latents in runs:
+            self.scheduler.set_timesteps(self.settings.steps, device=self.device)  # also resets the step index
+            finals.append(self._denoise(image_latents[done : done + len(latents)], latents, start))
+            done += len(latents)
+        final = torch.cat(finals) if len(finals) > 1 else finals[0]
         self.reuse.keep(final)
         return final
 
