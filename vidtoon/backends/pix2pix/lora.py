@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import BackendUnavailable
-from .models import PICKLED, _first_line
+from .models import PICKLED, _first_line, cached_snapshot
 
 WEIGHT_NAME = "pytorch_lora_weights.safetensors"  # diffusers' save_lora_weights name
 ADAPTER = "vidtoon-lora"
@@ -34,19 +34,8 @@ def locate(lora: str, offline: bool = False) -> Path:
         return _checked_file(path, lora)
     if path.is_dir():
         return _in_folder(path, lora)
-    from huggingface_hub import constants, snapshot_download
-    from huggingface_hub.errors import HFValidationError
-
-    offline = offline or constants.HF_HUB_OFFLINE
-    try:
-        folder = Path(snapshot_download(lora, allow_patterns=["*.safetensors"], local_files_only=offline,
-                                        cache_dir=constants.HF_HUB_CACHE))
-    except HFValidationError:
-        raise BackendUnavailable(f"--lora {lora}: no such file or folder, and not a Hugging Face id (owner/name)") from None
-    except (OSError, ValueError) as e:
-        why = "downloads are off (--offline or HF_HUB_OFFLINE=1)" if offline else f"the download failed ({_first_line(e)})"
-        raise BackendUnavailable(f"--lora {lora}: not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and {why}; "
-                                 f"fetch it with `hf download {lora}` or pass the .safetensors file") from None
+    folder = cached_snapshot(lora, ["*.safetensors"], offline, "--lora", "file or folder",
+                             f"fetch it with `hf download {lora}` or pass the .safetensors file")
     return _in_folder(folder, lora)
 
 

@@ -187,19 +187,8 @@ def _tiny_folder(model: str, offline: bool) -> Path:
     if path.is_dir():
         folder = path
     else:
-        from huggingface_hub import constants, snapshot_download
-        from huggingface_hub.errors import HFValidationError
-
-        offline = offline or constants.HF_HUB_OFFLINE
-        try:
-            folder = Path(snapshot_download(model, allow_patterns=["config.json", "*.safetensors"],
-                                            local_files_only=offline))
-        except HFValidationError:
-            raise BackendUnavailable(f"--fast-vae {model}: no such folder, and not a Hugging Face id (owner/name)") from None
-        except (OSError, ValueError) as e:
-            why = "downloads are off (--offline or HF_HUB_OFFLINE=1)" if offline else f"the download failed ({_first_line(e)})"
-            raise BackendUnavailable(f"--fast-vae {model}: not in the Hugging Face cache ({constants.HF_HUB_CACHE}) "
-                                     f"and {why}; pass a folder saved with save_pretrained") from None
+        folder = cached_snapshot(model, ["config.json", "*.safetensors"], offline, "--fast-vae", "folder",
+                                 "pass a folder saved with save_pretrained")
     if not ((folder / "config.json").is_file() and _has(folder, ".safetensors")):
         raise BackendUnavailable(f"--fast-vae {model}: {folder} has no config.json and .safetensors weights "
                                  f"(an AutoencoderTiny saved with save_pretrained)")
@@ -250,8 +239,30 @@ def _wanted(parts: list[str] | tuple[str, ...] = tuple(WEIGHTS), suffix: str = "
     return patterns
 
 
+def cached_snapshot(repo: str, patterns: list[str], offline: bool, option: str, local: str, hint: str) -> Path:
+    """The Hugging Face snapshot of `repo` (only the files matching `patterns`; from the cache
+    alone with offline or HF_HUB_OFFLINE=1), for an `option` that also takes a local `local`
+    ("folder", "file or folder"); else BackendUnavailable, ending with `hint`."""
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import HFValidationError
+
+    offline = offline or constants.HF_HUB_OFFLINE
+    try:
+        return Path(snapshot_download(repo, allow_patterns=patterns, local_files_only=offline,
+                                      cache_dir=constants.HF_HUB_CACHE))
+    except HFValidationError:
+        raise BackendUnavailable(f"{option} {repo}: no such {local}, and not a Hugging Face id (owner/name)") from None
+    except (OSError, ValueError) as e:  # hub errors are OSErrors (not found, no network)
+        raise BackendUnavailable(f"{option} {repo}: not in the Hugging Face cache ({constants.HF_HUB_CACHE}) "
+                                 f"and {_why_missing(offline, e)}; {hint}") from None
+
+
+def _why_missing(offline: bool, error: Exception) -> str:
+    return "downloads are off (--offline or HF_HUB_OFFLINE=1)" if offline else f"the download failed ({_first_line(error)})"
+
+
 def _missing(model: str, offline: bool, cache: str, error: Exception) -> str:
-    why = "downloads are off (--offline or HF_HUB_OFFLINE=1)" if offline else f"the download failed ({_first_line(error)})"
+    why = _why_missing(offline, error)
     return (f"the pix2pix weights '{model}' are not in the Hugging Face cache ({cache}) and {why}; "
             f"fetch them on a connected machine with `hf download {model}` into that cache, "
             f"or pass --model DIR (a folder saved with save_pretrained)")
