@@ -60,15 +60,16 @@ class Cartoonizer:
         """One (H, W, 3) picture that is not part of a clip. A backend may treat it as
         such (classic: crisp borders, since nothing moves) through its own picture()."""
         own = getattr(self.backend, "picture", None)
-        cartoon = own(source) if own is not None else self.backend(source[None])[0]
-        if self.stage is not None:
-            cartoon = self.stage(source[None], cartoon[None])[0]
-        return np.concatenate([source, cartoon], axis=1) if self.compare else cartoon
+        cartoon = own(source)[None] if own is not None else self.backend(source[None])
+        return self._after(source[None], cartoon)[0]
 
     def __call__(self, sources: np.ndarray) -> np.ndarray:
         """sources: uint8 (N, H, W, 3) RGB. Returns a new uint8 array (N, H, W, 3), or (N, H, 2W, 3) with compare."""
         # 1. The backend.
-        cartoons = self.backend(sources)
+        return self._after(sources, self.backend(sources))
+
+    def _after(self, sources: np.ndarray, cartoons: np.ndarray) -> np.ndarray:
+        """Steps 2-3, after the backend's cartoons of `sources`."""
         # 2. The temporal stage, which needs the sources too.
         if self.stage is not None:
             cartoons = self.stage(sources, cartoons)
