@@ -61,6 +61,12 @@ def work_factor(width: int, height: int) -> float:
     return float(round(f)) if abs(f - round(f)) < 0.15 else f  # an exact ratio where one is near
 
 
+def steady_tracker() -> MotionTracker:
+    """The flow of steps 3 and 5: the cheapest that does (no forward-backward check,
+    the colour match decides trust)."""
+    return MotionTracker(STEADY_SHORT_SIDE, "ultrafast", check=False)
+
+
 class ClassicBackend:
     """Per-frame cartoon filter with the shared backend call shape (batch in, batch out)."""
 
@@ -74,8 +80,7 @@ class ClassicBackend:
         self.summary = settings.describe()
         self.palette = Palette(self.look)
         self._ink = Ink(self.look) if self.look.edges > 0 else None
-        # The cheapest flow that does: no forward-backward check, the colour match decides trust.
-        self._motion = MotionTracker(STEADY_SHORT_SIDE, "ultrafast", check=False) if self.look.steady else None
+        self._motion = steady_tracker() if self.look.steady else None
         self._previous: np.ndarray | None = None  # the last working-size cartoon
         self._first_motion: Motion | None = None  # a clip's first frame: its motion to the second (_peek)
 
@@ -170,7 +175,7 @@ class ClassicBackend:
         """How a clip's first frame moves, from the second when the call has both, so that
         its borders are as soft as the next frames' (a still shot's crisp), not a guess
         that the next frames would carry along and slowly undo."""
-        tracker = MotionTracker(STEADY_SHORT_SIDE, "ultrafast", check=False)
+        tracker = steady_tracker()
         tracker(np.ascontiguousarray(second))
         motion = tracker(np.ascontiguousarray(first))
         return None if motion is None or motion.cut else motion
