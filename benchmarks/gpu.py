@@ -192,6 +192,7 @@ def run_row(args: argparse.Namespace, row: dict) -> dict:
         t = time.perf_counter()
         case(frames)  # returns host arrays, so the GPU has finished
         fps.append(len(frames) / (time.perf_counter() - t))
+    calls = len(samples) / runs if not compiled else None  # UNet calls a run (how well reuse batches)
     if compiled:  # no part-way starts in these rows: every frame runs every step on every branch
         samples = [settings.steps * ip2p.branches(settings.guidance, settings.image_guidance) * len(frames)] * runs
     else:
@@ -199,7 +200,7 @@ def run_row(args: argparse.Namespace, row: dict) -> dict:
     peak = torch.cuda.max_memory_allocated() - baseline if cuda else None
     where = torch.cuda.get_device_name(device) if cuda else f"CPU ({torch.get_num_threads()} thread)"
     return dict(fps=statistics.median(fps), setup_s=setup_s, peak=peak, device=where, frames=len(frames), runs=runs,
-                samples=sum(samples) / (runs * len(frames)))
+                samples=sum(samples) / (runs * len(frames)), calls=calls)
 
 
 def launch(args: argparse.Namespace, row: dict, limit: float) -> dict:

@@ -6,9 +6,10 @@ A "UNet sample" is one latent through the UNet once: per frame and step, 3 under
 guidance ([text | image | none]), 2 at --image-guidance 1, 1 with guidance off. The count is
 taken by a forward hook on the UNet while the backend runs the frames (a pan, so that
 --reuse-latents finds its motion), and so is the mean UNet batch: samples per UNet call
-(frames / call: that over the guidance branches). With --reuse-latents the first frame (N = 1)
-or the first group of N frames runs all steps, the rest from step k: over F frames that is
-steps x branches x (1 - STRENGTH x (F - N) / F) samples a frame, tending to half on a long clip.
+(frames / call: that over the guidance branches). With --reuse-latents the first frame runs
+all steps (a group of its own, whatever --reuse-batch), the rest from step k: over F frames that
+is steps x branches x (1 - STRENGTH x (F - 1) / F) samples a frame, tending to half on a long
+clip; a frame too far from its anchor (a cut) runs all steps again.
 fps: the median of --runs runs through the backend, all cases in turns in the same process.
 
 The tiny model's UNet is cheap next to its VAE and the flow, so the fps move less than the

@@ -31,15 +31,16 @@ def test_an_option_row_runs_its_settings_and_counts_the_unet_samples(settings, s
     assert result["fps"] > 0 and result["samples"] == samples
 
 
-@pytest.mark.parametrize(("group", "samples"), [(1, (6 + 4 * 3) / 5), (4, (4 * 6 + 3) / 5)])
-def test_the_reuse_rows_count_their_groups(group, samples):
-    """5 frames, 2 steps (smoke), reuse from step 1: N = 1 runs frame 0 in full, the rest 1 step;
-    N = 4 runs frames 0-3 (group 0) in full, frame 4 one step."""
+@pytest.mark.parametrize(("group", "samples", "calls"), [(1, (6 + 4 * 3) / 5, 2 + 4), (4, (6 + 4 * 3) / 5, 2 + 1 + 1)])
+def test_the_reuse_rows_count_their_groups(group, samples, calls):
+    """5 frames, 2 steps (smoke), reuse from step 1: both run frame 0 in full and the rest one
+    step; N = 1 a frame a UNet call, N = 4 frames 1-3 in one call and frame 4 in another."""
     pytest.importorskip("diffusers")
     import gpu
 
     row = dict(label="x", batch=8, settings=dict(reuse_latents=0.5, reuse_batch=group))
-    assert gpu.run_row(smoke(frames=5), row)["samples"] == pytest.approx(samples)
+    result = gpu.run_row(smoke(frames=5), row)
+    assert result["samples"] == pytest.approx(samples) and result["calls"] == calls
 
 
 def test_the_option_and_compile_calls_have_their_rows():

@@ -1,6 +1,6 @@
-"""--reuse-latents in groups (--reuse-batch N, backends/pix2pix/latents.py): the frames of a
-group all start from the last frame of the group before, so the UNet runs them as one
-batch. Exact against the same recurrence computed frame by frame, whatever the chunking
+"""--reuse-latents in groups (--reuse-batch N, backends/pix2pix/latents.py): frame 0 alone,
+then frames 1 to N - 1, then groups of N frames [gN, gN + N), each all starting from the last
+frame of the group before, so the UNet runs them as one batch. Exact against the same recurrence computed frame by frame, whatever the chunking
 into backend calls; N = 1 is the frame-by-frame reuse as it always was."""
 
 import numpy as np
@@ -63,7 +63,7 @@ class Finals:
 
 def sequential(parts, options, sources, consecutive=False):
     """The recurrence, frame by frame: each frame denoised alone (one UNet batch of one)
-    from its anchor's warped final latent, or from the clip noise at step 0 (group 0, a cut,
+    from its anchor's warped final latent, or from the clip noise at step 0 (frame 0, a cut,
     and every frame after a cut in its group). consecutive: N = 1 the way the backend did it
     before groups (MotionTracker.__call__ frame after frame). Returns (pictures, finals)."""
     n, k = options.reuse_batch, start_step(options.steps, options.reuse_latents)
@@ -74,8 +74,8 @@ def sequential(parts, options, sources, consecutive=False):
     with torch.inference_mode():
         image_latents = ip2p.encode_images(parts.vae, backend._to_model(sources))
         for t in range(len(sources)):
-            anchor = t // n * n - 1
-            cut = cut and t % n != 0  # a cut lasts to the end of its group
+            anchor = -1 if t == 0 else max(0, t // n * n - 1)  # groups: [0], [1, n), [n, 2n), ...
+            cut = cut and t > 1 and t % n != 0  # a cut lasts to the end of its group
             if consecutive:
                 motion = tracker(sources[t])
             else:
@@ -117,10 +117,10 @@ def test_groups_equal_the_recurrence_frame_by_frame(parts, monkeypatch, schedule
     reference, latents = sequential(parts, settings(4, scheduler=scheduler), sources)
     torch.testing.assert_close(finals.all(), latents, atol=LATENT_ATOL, rtol=LATENT_RTOL)
     agree_within_rounding(out, reference)
-    # and reuse did something: frames of group 1 and 2 are not what the full run gives them
+    # and reuse did something: the frames after the first are not what the full run gives them
     plain = Pix2PixBackend(parts, Pix2PixSettings(steps=4, scheduler=scheduler), batch_size=10)(sources)
-    agree_within_rounding(out[:4], plain[:4])  # group 0: all steps from the noise
-    assert np.abs(out[4:].astype(int) - plain[4:]).mean() > 1
+    agree_within_rounding(out[:1], plain[:1])  # frame 0: all steps from the noise
+    assert np.abs(out[1:].astype(int) - plain[1:]).mean() > 1
 
 
 @pytest.mark.parametrize("chunks", [[1] * 11, [3, 3, 3, 2], [5, 5, 1], [2, 7, 2]])
@@ -147,24 +147,26 @@ def test_one_frame_a_group_is_the_frame_by_frame_reuse_as_before(parts):
 
 
 def test_a_cut_inside_a_group_restarts_it_from_there(parts):
-    """Group 1 is frames 4-7; frame 5 is a flash: 5, 6 and 7 run all steps from the noise
-    (6 and 7 too, though the pan would match the anchor again), 4 is reused; group 2 (frame
-    8) is reused from frame 7. Also when the group is split between two calls after the cut."""
+    """Group 1 is frames 4-7, its anchor frame 3; frame 5 is a flash: 5, 6 and 7 run all
+    steps from the noise (6 and 7 too, though the pan would match the anchor again), 4 is
+    reused; group 2 (frame 8) is reused from frame 7. Also when the group is split between
+    two calls after the cut."""
     sources = with_a_flash(9, at=5)
     tracker = MotionTracker()
     assert tracker.between(sources[3], sources[5]).cut and not tracker.between(sources[3], sources[6]).cut
-    alone = Pix2PixBackend(parts, settings(4), batch_size=3)(sources[5:8])  # the start of a clip: all from noise
+    plain = Pix2PixBackend(parts, Pix2PixSettings(steps=4), batch_size=3)(sources[5:8])  # all steps from the noise
     seen, hook = unet_frames(parts.unet)
     try:
         out = Pix2PixBackend(parts, settings(4), batch_size=9)(sources)
-        assert seen == [4] * 4 + [1] * 2 + [3] * 4 + [1] * 2  # group 0; group 1: 4 from step 2, 5-7 from 0; group 2
+        # frame 0; group 0 (1-3) from step 2; group 1: 4 from step 2, 5-7 from 0; group 2 (8)
+        assert seen == [1] * 4 + [3] * 2 + [1] * 2 + [3] * 4 + [1] * 2
         seen.clear()
         backend = Pix2PixBackend(parts, settings(4), batch_size=9)
         split = np.concatenate([backend(sources[:6]), backend(sources[6:])])
-        assert seen == [4] * 4 + [1] * 2 + [1] * 4 + [2] * 4 + [1] * 2  # 6 and 7 in the next call: from 0 too
+        assert seen == [1] * 4 + [3] * 2 + [1] * 2 + [1] * 4 + [2] * 4 + [1] * 2  # 6 and 7 in the next call: from 0 too
     finally:
         hook.remove()
-    agree_within_rounding(out[5:8], alone)
+    agree_within_rounding(out[5:8], plain)
     agree_within_rounding(split, out)
 
 
@@ -172,7 +174,7 @@ def test_the_unet_sees_a_group_a_call(parts):
     seen, hook = unet_frames(parts.unet)
     try:
         Pix2PixBackend(parts, settings(4), batch_size=8)(pan(12))
-        assert seen == [4] * 4 + [4] * 2 + [4] * 2  # group 0 all 4 steps, groups 1 and 2 the last 2
+        assert seen == [1] * 4 + [3] * 2 + [4] * 2 + [4] * 2  # frame 0 all 4 steps; 1-3, 4-7, 8-11 the last 2
         seen.clear()
         Pix2PixBackend(parts, settings(1), batch_size=8)(pan(5))
         assert seen == [1] * 4 + [1] * 2 * 4  # frame by frame
@@ -181,7 +183,7 @@ def test_the_unet_sees_a_group_a_call(parts):
 
 
 def test_a_failed_batch_is_retried_from_the_same_state(parts, monkeypatch):
-    """A simulated out-of-memory in the second group of a batch of 8: the backend halves
+    """A simulated out-of-memory in the second group (1-3) of a batch of 8: the backend halves
     its batch and redoes the batch, from the same anchor and clip index."""
     sources = pan(10)
     reference = Pix2PixBackend(parts, settings(4), batch_size=10)(sources)
@@ -196,7 +198,7 @@ def test_a_failed_batch_is_retried_from_the_same_state(parts, monkeypatch):
 
     monkeypatch.setattr(backend, "_denoise_reused", denoise)
     out = backend(sources)
-    assert backend.batch_size == 4 and calls == [4, 4, 4, 4, 2]
+    assert backend.batch_size == 4 and calls == [1, 3, 1, 3, 4, 2]
     agree_within_rounding(out, reference)
 
 

@@ -2,9 +2,10 @@
 groups of N frames (--reuse-batch N) so that the UNet batches.
 
 A clip's frames, counted from reset() (clip index i = 0, 1, ...), fall in groups of N
-consecutive frames, group g = frames [gN, gN + N). Every frame t of group g starts from
-the FINAL latent of one anchor, the last frame of the group before (a = gN - 1), warped
-along the source's optical flow a -> t onto frame t's grid and noised to an intermediate
+consecutive frames, group g = frames [gN, gN + N), except that frame 0 is a group of its
+own (group 0 is then frames 1 to N - 1). Every frame t of a group starts from the FINAL
+latent of one anchor, the last frame of the group before (gN - 1, or frame 0 for group 0),
+warped along the source's optical flow a -> t onto frame t's grid and noised to an intermediate
 timestep, and runs only the remaining steps (ip2p.denoise(start=k)):
 
     k = round(steps * (1 - STRENGTH)), at most steps - 1 (at least one step runs)
@@ -26,7 +27,11 @@ from k in one batched UNet loop, and the next group needs only this group's last
 N = 1 is frame-by-frame reuse (each frame from the one before, one frame a UNet call).
 The price of N > 1: a frame is warped from up to N frames back.
 
-Group 0 (no anchor), a change of frame size and a scene cut (temporal.flow.CUT_CONFIDENCE,
+Frame 0 is a group of its own because it has no anchor and runs all steps: in a group of N
+it would make N frames run all steps, and the clip's start would cost more than N = 1's.
+The other groups keep to multiples of N, as the callers' batches (8, 16, ...) do, so that
+a batch holds whole groups.
+Frame 0 (no anchor), a change of frame size and a scene cut (temporal.flow.CUT_CONFIDENCE,
 for the motion a -> t) run all steps from the clip noise, like the first frame. Once a
 frame of a group is a cut, so is every later frame of that group (their anchor is from
 before the cut); the next group's anchor is this group's last frame as usual. A group
@@ -95,28 +100,38 @@ class LatentReuse:
         self.settle()
         self._seen, self._anchor_source, self._cut, self._done, self._anchor = state
 
+    def opens(self, i: int) -> bool:
+        """Whether clip frame i is the first of its group (0, 1, then N, 2N, ...)."""
+        return i <= 1 or i % self.group == 0
+
+    def closes(self, i: int) -> bool:
+        """Whether clip frame i is the last of its group, the next group's anchor (0, then N - 1, 2N - 1, ...)."""
+        return i == 0 or i % self.group == self.group - 1
+
     def segments(self, count: int) -> list[tuple[int, int]]:
         """The next `count` frames cut at the group boundaries: (start, stop) ranges of the batch."""
         bounds, i = [], 0
         while i < count:
-            stop = min(count, i + self.group - (self._done + i) % self.group)
+            j = self._done + i
+            last = 0 if j == 0 else j // self.group * self.group + self.group - 1  # the clip index that closes j's group
+            stop = min(count, i + last - j + 1)
             bounds.append((i, stop))
             i = stop
         return bounds
 
     def follow(self, source: np.ndarray) -> Any:
         """The flow's half, for the next frame in clip order: its Motion from the anchor,
-        or None where it starts from the noise (group 0, a size change, a cut, or after
+        or None where it starts from the noise (frame 0, a size change, a cut, or after
         a cut in its group)."""
         i, self._seen = self._seen, self._seen + 1
-        if i % self.group == 0:  # a new group: a new anchor, no cut yet
+        if self.opens(i):  # a new group: a new anchor, no cut yet
             self._cut = False
         motion = None
         if self._anchor_source is not None and not self._cut:
             motion = self._motion.between(self._anchor_source, source)
             if motion is None or motion.cut:
                 self._cut, motion = True, None
-        if i % self.group == self.group - 1:  # the group's last frame: the next group's anchor
+        if self.closes(i):  # the group's last frame: the next group's anchor
             self._anchor_source = source.copy()  # not a view into the caller's batch
         return motion
 
@@ -167,5 +182,5 @@ class LatentReuse:
     def keep(self, finals: Any) -> None:
         """The segment's final latents, in order: the group's last becomes the next anchor."""
         self._done += len(finals)
-        if self._done % self.group == 0:
+        if self.closes(self._done - 1):
             self._anchor = finals[-1:]
