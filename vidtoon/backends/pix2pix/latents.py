@@ -31,8 +31,9 @@ Frame 0 is a group of its own because it has no anchor and runs all steps: in a 
 it would make N frames run all steps, and the clip's start would cost more than N = 1's.
 The other groups keep to multiples of N, as the callers' batches (8, 16, ...) do, so that
 a batch holds whole groups.
+
 Frame 0 (no anchor), a change of frame size and a scene cut (temporal.flow.CUT_CONFIDENCE,
-for the motion a -> t) run all steps from the clip noise, like the first frame. Once a
+for the motion a -> t) run all steps from the clip noise. Once a
 frame of a group is a cut, so is every later frame of that group (their anchor is from
 before the cut); the next group's anchor is this group's last frame as usual. A group
 with both kinds runs as two batched loops.
