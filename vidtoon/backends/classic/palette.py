@@ -42,6 +42,8 @@ PAPER = (252, 128, 132)  # Lab of the sketch style's paper: a warm white
 PAPER_TONE = 0.25  # how much of the picture's darkness shows on the paper
 _SHIFT = (np.arange(256) >> (8 - BITS)).astype(np.uint8)
 _WEIGHT = np.float32([1.0, CHROMA_WEIGHT, CHROMA_WEIGHT])
+_CELL_PARTS = np.stack([_SHIFT.astype(np.float32) * (1 << s) for s in (2 * BITS, BITS, 0)], axis=-1).reshape(256, 1, 3)
+_SUM = np.ones((1, 3), np.float32)
 
 
 @lru_cache(maxsize=1)
@@ -54,14 +56,19 @@ def _cells_lab() -> np.ndarray:
 
 
 def cell_index(rgb: np.ndarray) -> np.ndarray:
-    """The table cell of every pixel of a uint8 (H, W, 3) RGB image."""
-    q = cv2.LUT(rgb, _SHIFT).astype(np.uint32)
-    return (q[..., 0] << (2 * BITS)) | (q[..., 1] << BITS) | q[..., 2]
+    """The table cell of every pixel of a uint8 (H, W, 3) RGB image (intp, for np.take).
+    Each channel's share of the index from one table, summed by cv2.transform: in
+    float32, exact for 18-bit integers, and ~1/3 the cost of numpy's shifts and ors."""
+    return cv2.transform(cv2.LUT(rgb, _CELL_PARTS), _SUM).astype(np.intp)
 
 
 def distances(x: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """(len(x), len(c)) squared distances, by |x|^2 - 2 x.c + |c|^2 (one matrix product)."""
-    d2 = (x * x).sum(axis=1)[:, None] - 2.0 * (x @ c.T) + (c * c).sum(axis=1)[None, :]
+    """(len(x), len(c)) squared distances |x|^2 - 2 x.c + |c|^2, as one matrix product of
+    [x, |x|^2, 1] and [-2c, 1, |c|^2] (a third of the cost of the sum of three arrays)."""
+    ones_x, ones_c = np.ones((len(x), 1), np.float32), np.ones((len(c), 1), np.float32)
+    xa = np.hstack([x, np.einsum("ij,ij->i", x, x)[:, None], ones_x])
+    ca = np.hstack([-2 * c, ones_c, np.einsum("ij,ij->i", c, c)[:, None]])
+    d2 = xa @ ca.T
     return np.maximum(d2, 0.0, out=d2)
 
 
@@ -147,15 +154,15 @@ class Palette:
         """The table for these centres, and each cell's distance to the nearest one."""
         look = self.look
         cells = _cells_lab() * _WEIGHT  # built once (~20 ms), shared by every palette
-        d2 = distances(cells, centres.astype(np.float32))
-        nearest = d2.min(axis=1)
+        # (K, cells), not (cells, K): numpy reduces across K rows ~5x faster than along a short last axis
+        d2 = distances(centres.astype(np.float32), cells)
+        nearest = d2.min(axis=0)
         if look.softness > 0:
-            weights = np.exp((nearest[:, None] - d2) / (BLEND * look.softness))
-            weights /= weights.sum(axis=1, keepdims=True)
+            weights = np.exp((nearest - d2) / np.float32(BLEND * look.softness))
         else:
-            weights = (d2 == nearest[:, None]).astype(np.float32)
-            weights /= weights.sum(axis=1, keepdims=True)
-        lab = (weights @ centres) / _WEIGHT
+            weights = (d2 == nearest).astype(np.float32)
+        weights /= weights.sum(axis=0)
+        lab = (centres.T @ weights).T / _WEIGHT
         if look.paper:
             # light paper tones: the palette's lightness, lifted toward white
             lab = np.stack([PAPER[0] - PAPER_TONE * (PAPER[0] - lab[:, 0]), np.full(len(lab), PAPER[1]),
