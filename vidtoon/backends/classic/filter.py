@@ -30,7 +30,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ...temporal.flow import CONFIDENCE_BLUR, Motion, MotionTracker, remap, sample_map
+from ...temporal.flow import CONFIDENCE_BLUR, Motion, MotionTracker, sample_map
 from .. import check_batch
 from . import ClassicSettings
 from .lines import Ink
@@ -156,20 +156,17 @@ class ClassicBackend:
         frame, a cut, --steady 0), else by speed, SOFTEN_SPEED full-size px a frame and up."""
         if sigma <= 0:
             return colour
-        blurred = cv2.GaussianBlur(colour, (0, 0), sigma)
         if motion is None:
-            return blurred
+            return box_blur(colour, sigma)
         full_px = width / motion.back.shape[1]  # full-size px per px of the flow
         speed = cv2.magnitude(motion.back[..., 0], motion.back[..., 1]) * np.float32(full_px)
         moving = (speed - np.float32(SOFTEN_FROM)) * np.float32(1 / (SOFTEN_SPEED - SOFTEN_FROM))
         lowest, highest = cv2.minMaxLoc(moving)[:2]
-        if lowest >= 1.0:  # a pan: all of it moves
-            return blurred
-        if highest <= 0.0:
+        if highest <= 0.0:  # a still shot: nothing to blur
             return colour
-        h, w = colour.shape[:2]
-        weight = cv2.resize(np.clip(moving, 0.0, 1.0), (w, h), interpolation=cv2.INTER_LINEAR)
-        return cv2.blendLinear(blurred, colour, weight, 1.0 - weight)
+        if lowest >= 1.0:  # a pan: all of it moves
+            return box_blur(colour, sigma)
+        return mix(box_blur(colour, sigma), colour, moving)
 
     def _peek(self, first: np.ndarray, second: np.ndarray) -> Motion | None:
         """How a clip's first frame moves, from the second when the call has both, so that
@@ -187,10 +184,32 @@ class ClassicBackend:
         if motion is not None and previous is not None and previous.shape == cartoon.shape:
             h, w = cartoon.shape[:2]
             weight = cv2.GaussianBlur(motion.confidence, (0, 0), CONFIDENCE_BLUR) * np.float32(self.look.steady)
-            weight = cv2.resize(weight, (w, h), interpolation=cv2.INTER_LINEAR)
-            cartoon = cv2.blendLinear(remap(previous, sample_map(motion.back, (w, h))), cartoon, weight, 1.0 - weight)
+            # fixed-point maps: the same bilinear sampling (1/32 px) at ~20% less than float maps
+            fixed = cv2.convertMaps(sample_map(motion.back, (w, h)), None, cv2.CV_16SC2)
+            warped = cv2.remap(previous, *fixed, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            cartoon = mix(warped, cartoon, weight)
         self._previous = cartoon
         return cartoon
+
+
+def box_blur(colour: np.ndarray, sigma: float) -> np.ndarray:
+    """A box blur of about this sigma (an odd n px wide: sqrt((n^2 - 1) / 12)): at sigma
+    1.5, 1/7 of the cost of OpenCV's 11-tap Gaussian for uint8. Only where a border
+    moves, so its shape (a ramp, not an erf) does not show."""
+    n = 2 * max(1, round((np.sqrt(12 * sigma * sigma + 1) - 1) / 2)) + 1
+    return cv2.blur(colour, (n, n))
+
+
+def mix(a: np.ndarray, b: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """a * weight + b * (1 - weight) for uint8 (H, W, 3) pictures; weight: float32 at any
+    size (it is resized to theirs), clipped to 0..1. In 8 bits, within 1 level of
+    cv2.blendLinear at ~40% of its cost: weight the size of the flow, resized as uint8."""
+    h, w = a.shape[:2]
+    weight8 = cv2.convertScaleAbs(cv2.max(weight, 0.0), alpha=255.0)  # rounds, saturates above 1
+    if weight8.shape != (h, w):
+        weight8 = cv2.resize(weight8, (w, h), interpolation=cv2.INTER_LINEAR)
+    weight3 = cv2.cvtColor(weight8, cv2.COLOR_GRAY2RGB)
+    return cv2.add(cv2.multiply(a, weight3, scale=1 / 255), cv2.multiply(b, cv2.bitwise_not(weight3), scale=1 / 255))
 
 
 def cartoonize_image(rgb: np.ndarray, settings: ClassicSettings = ClassicSettings()) -> np.ndarray:
