@@ -190,9 +190,7 @@ def remap(image: np.ndarray, where: np.ndarray, border: int = cv2.BORDER_REPLICA
 def inside(flow: np.ndarray) -> np.ndarray:
     """True where x + flow(x) lands inside the frame."""
     height, width = flow.shape[:2]
-    where = sample_map(flow)
-    x, y = where[..., 0], where[..., 1]
-    return (x >= 0) & (x <= width - 1) & (y >= 0) & (y <= height - 1)
+    return cv2.inRange(sample_map(flow), (0.0, 0.0), (width - 1.0, height - 1.0)) > 0  # x and y at once
 
 
 def squared_norm(vectors: np.ndarray) -> np.ndarray:
@@ -228,6 +226,7 @@ STABILIZE_PRESET = "fast"  # metrics.py measures with "medium" at full size: a d
 STABILIZE_SHORT_SIDE = 180  # px; flow and confidence are worked out at about this size
 COLOR_SIGMA = 16.0  # RMS RGB difference (0-255) of the warped source at which trust falls to 1/e
 CONFIDENCE_BLUR = 1.0  # px at working size: soft seams around occlusions
+_MATCH = np.full((1, 3), -1 / (3 * COLOR_SIGMA * COLOR_SIGMA), np.float32)  # channels' squares -> -mse / sigma^2
 
 
 CUT_CONFIDENCE = 0.4  # mean confidence below this: a scene cut (content unrelated to the last frame)
@@ -309,5 +308,7 @@ class MotionTracker:
         trusted = inside(back)
         if self.check:
             trusted &= consistent(back, self._flow(previous_gray, gray))
-        mse = squared_norm(cv2.absdiff(warp(previous, back), small).astype(np.float32)) / 3
-        return Motion(back, np.exp(-mse / (COLOR_SIGMA * COLOR_SIGMA)) * trusted)
+        diff = cv2.absdiff(warp(previous, back), small)
+        # exp(-mse / COLOR_SIGMA^2), the mean over the channels by cv2.transform (numpy's is ~20x slower)
+        confidence = cv2.exp(cv2.transform(cv2.multiply(diff, diff, dtype=cv2.CV_32F), _MATCH))
+        return Motion(back, np.multiply(confidence, trusted, out=confidence))
