@@ -117,7 +117,7 @@ class Recipe:
     )
     compare: bool = option(False, "--compare", "write the original and the cartoon side by side", scopes={FILE, IMAGE})
     batch_size: int | None = option(
-        None, "--batch-size", "frames per backend call (default: classic 8; pix2pix 16 on a GPU, 4 on a CPU, "
+        None, "--batch-size", "frames per backend call (default: classic 4; pix2pix 16 on a GPU, 4 on a CPU, "
         "halved on out-of-memory)", scopes={FILE}, type=int,
     )
     encode: EncodeSettings = field(default_factory=EncodeSettings)

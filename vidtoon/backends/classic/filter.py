@@ -71,7 +71,7 @@ class ClassicBackend:
     """Per-frame cartoon filter with the shared backend call shape (batch in, batch out)."""
 
     name = "classic"
-    BATCH_SIZE = 8  # frames per call: enough to keep the decode and encode threads busy
+    BATCH_SIZE = 4  # frames per call: keeps decode and encode busy; 8 (44 MB at 720p) was ~7% more CPU, from cache misses
 
     def __init__(self, settings: ClassicSettings = ClassicSettings(), batch_size: int | None = None) -> None:
         self.settings = settings
