@@ -70,7 +70,7 @@ class Ink:
         return cv2.LUT(response, self._table)
 
     def _fade_fragments(self, d: np.ndarray) -> np.ndarray:
-        ink = (d < self._ink_level).astype(np.uint8)
+        ink = cv2.threshold(d, self._ink_level - 1, 1, cv2.THRESH_BINARY_INV)[1]  # 1 where d < _ink_level
         count, labels, stats = _components(ink)
         if count <= 1:
             return d
@@ -79,6 +79,6 @@ class Ink:
         keep[0] = 1.0  # not ink
         if keep.min() >= 1.0:
             return d
-        weight = np.take(keep, labels)
-        neutral = np.float32(OFFSET)
-        return (neutral + (d.astype(np.float32) - neutral) * weight).astype(np.uint8)
+        # d * keep + OFFSET * (1 - keep), in 8 bits: within a level of D's code (a quarter of a grey level)
+        weight = np.take(np.round(255 * keep).astype(np.uint8), labels)
+        return cv2.add(cv2.multiply(d, weight, scale=1 / 255), cv2.convertScaleAbs(cv2.bitwise_not(weight), alpha=OFFSET / 255))
