@@ -17,6 +17,8 @@ import time
 
 import numpy as np
 
+REMAP_AFTER = 3.0  # s a mapped window may stay black before find_window maps it again
+
 
 class XDisplay:
     def __init__(self, width: int = 1280, height: int = 800) -> None:
@@ -51,21 +53,37 @@ class XDisplay:
     def env(self) -> dict[str, str]:
         return {**os.environ, "DISPLAY": self.name}
 
-    def find_window(self, title: str, timeout: float = 30.0):
-        """The mapped top-level window called `title`, once it has painted something."""
+    def find_window(self, title: str, timeout: float = 30.0, proc: subprocess.Popen | None = None):
+        """The mapped top-level window called `title`, once it has painted something;
+        with `proc`, the program that should open it: its exit ends the wait, with its stderr."""
         from Xlib import X
 
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline, remapped = started + timeout, False
         while time.monotonic() < deadline:
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError(f"exited with {proc.returncode} before a window {title!r} appeared: {proc.stderr.read()}")
             for window in self.root.query_tree().children:
                 try:
                     if window.get_wm_name() == title and window.get_attributes().map_state == X.IsViewable:
                         if self.screenshot(window).max() > 0:
                             return window
+                        if not remapped and time.monotonic() - started > REMAP_AFTER:
+                            # Mapped and still black: OpenCV's Qt 5 missed the first MapNotify and
+                            # Expose (its log shows neither; ~1 start in 12 on a loaded 2-core machine),
+                            # so it never paints. A window manager would map it again; so do we, once.
+                            window.unmap()
+                            window.map()
+                            self.conn.sync()
+                            remapped = True
                 except Exception:  # noqa: BLE001 - windows come and go
                     continue
             time.sleep(0.1)
-        raise TimeoutError(f"no window {title!r} appeared on {self.name}")
+        said = ""
+        if proc is not None:  # what it said while we waited
+            proc.kill()
+            said = f"; it said: {proc.communicate()[1]}"
+        raise TimeoutError(f"no window {title!r} appeared on {self.name} in {timeout:.0f} s{said}")
 
     def screenshot(self, window) -> np.ndarray:
         """What the screen shows inside `window`, as RGB uint8 (H, W, 3)."""

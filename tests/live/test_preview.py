@@ -77,7 +77,7 @@ def test_window_shows_the_cartoon_and_obeys_keys(xdisplay, clip, tmp_path):
     saved.mkdir()
     proc = start(xdisplay, c.path, "--save-dir", saved, "--steady", "0")
     try:
-        window = xdisplay.find_window("vidtoon")
+        window = xdisplay.find_window("vidtoon", proc=proc)
         shot = xdisplay.screenshot(window)
         assert shot.shape == (240, 320, 3)  # the window is the picture, 1:1
         # The overlay sits top left; below it is the cartoon of a source frame.
@@ -128,7 +128,7 @@ def test_closing_the_window_ends_the_session_and_keeps_the_recording(xdisplay, c
     out = tmp_path / "rec.mp4"
     proc = start(xdisplay, c.path, "--record", out)
     try:
-        window = xdisplay.find_window("vidtoon")
+        window = xdisplay.find_window("vidtoon", proc=proc)
         time.sleep(1.0)
         xdisplay.close_window(window)  # the window manager's close button
         code, err = finish(proc)
