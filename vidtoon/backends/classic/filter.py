@@ -156,17 +156,16 @@ class ClassicBackend:
         frame, a cut, --steady 0), else by speed, SOFTEN_SPEED full-size px a frame and up."""
         if sigma <= 0:
             return colour
-        if motion is None:
-            return box_blur(colour, sigma)
-        full_px = width / motion.back.shape[1]  # full-size px per px of the flow
-        speed = cv2.magnitude(motion.back[..., 0], motion.back[..., 1]) * np.float32(full_px)
-        moving = (speed - np.float32(SOFTEN_FROM)) * np.float32(1 / (SOFTEN_SPEED - SOFTEN_FROM))
-        lowest, highest = cv2.minMaxLoc(moving)[:2]
-        if highest <= 0.0:  # a still shot: nothing to blur
-            return colour
-        if lowest >= 1.0:  # a pan: all of it moves
-            return box_blur(colour, sigma)
-        return mix(box_blur(colour, sigma), colour, moving)
+        moving, lowest = None, 1.0  # motion unknown: blur all of it
+        if motion is not None:
+            full_px = width / motion.back.shape[1]  # full-size px per px of the flow
+            speed = cv2.magnitude(motion.back[..., 0], motion.back[..., 1]) * np.float32(full_px)
+            moving = (speed - np.float32(SOFTEN_FROM)) * np.float32(1 / (SOFTEN_SPEED - SOFTEN_FROM))
+            lowest, highest = cv2.minMaxLoc(moving)[:2]
+            if highest <= 0.0:  # a still shot: nothing to blur
+                return colour
+        blurred = box_blur(colour, sigma)
+        return blurred if lowest >= 1.0 else mix(blurred, colour, moving)  # >= 1: a pan, all of it moves
 
     def _peek(self, first: np.ndarray, second: np.ndarray) -> Motion | None:
         """How a clip's first frame moves, from the second when the call has both, so that
