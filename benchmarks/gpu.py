@@ -23,8 +23,10 @@ default (20 steps, 3 guidance branches: 60 UNet samples a frame), --image-guidan
 --scheduler dpm++ --steps 10 (30), both (20), --scheduler lcm --steps 4 --image-guidance 1 (8;
 with a random LoRA fused when peft is there: fused, it costs nothing per step), --cross-frame,
 and --reuse-latents 0.5 with --reuse-batch 1 (frame by frame, one frame a UNet call) and 4 (groups
-of 4 frames a UNet call, the default for files); they need OpenCV for the flow (skipped, and said
-so, where it is missing).
+of 4 frames a UNet call, the default for files), and the webcam's settings (pix2pix.live(): 4 steps
+of dpm++, image guidance 1, reuse 0.5; at --side) one camera frame a call, frame by frame and
+through the stream batch (stream.py: one UNet call a frame over every frame in flight); the
+reuse and webcam rows need OpenCV for the flow (skipped, and said so, where it is missing).
 
 The compile rows (--compile): vidtoon's --compile (torch.compile's default mode) at batch 8, fp16,
 alone and with --cross-frame (which must not recompile per step), then torch.compile of the UNet
@@ -60,6 +62,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -67,7 +70,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # pix2pix_batched_vs_naive, when run from elsewhere
 from pix2pix_batched_vs_naive import naive, test_frames  # the same frames and naive loop as on the CPU
 
-from vidtoon.backends.pix2pix import Pix2PixSettings, ip2p
+from vidtoon.backends.pix2pix import Pix2PixSettings, ip2p, live
 from vidtoon.backends.pix2pix.backend import Pix2PixBackend
 from vidtoon.backends.pix2pix.testing import (
     FULL_TEXT,
@@ -124,7 +127,10 @@ def rows(args: argparse.Namespace, smoke: bool) -> list[dict]:
                 dict(label=f"vidtoon, batch {mid}, {dtype}, lcm 4 steps + a random LoRA, fused", batch=mid, settings=lcm,
                      lora=True, needs="peft"),
                 *(dict(label=f"vidtoon, batch {mid}, {dtype}, --reuse-latents 0.5 --reuse-batch {n}", batch=mid,
-                       settings=dict(reuse_latents=0.5, reuse_batch=n), needs="cv2") for n in (1, 4))]
+                       settings=dict(reuse_latents=0.5, reuse_batch=n), needs="cv2") for n in (1, 4)),
+                # the webcam's settings (pix2pix.live(), at this side), one camera frame a call
+                *(dict(label=f"vidtoon, webcam settings, {dtype}, {how}", batch=1, live=way, needs="cv2")
+                  for way, how in (("frames", "frame by frame"), ("stream", "stream batch")))]
     return [
         dict(label=f"{NAIVE}, {dtype}", naive=True),
         *(dict(label=f"vidtoon, batch {b}, {dtype}", batch=b) for b in sizes),
@@ -150,6 +156,8 @@ def run_row(args: argparse.Namespace, row: dict) -> dict:
     n, runs = args.frames or (4 if smoke else 16), args.runs or (1 if smoke else 3)
     frames = test_frames(min(args.naive_frames, n) if row.get("naive") else n, side)
     settings = Pix2PixSettings(**{"steps": steps, "max_side": max(64, side), **row.get("settings", {})})
+    if row.get("live"):  # nothing to skip on a pan; the side kept, to compare with the other rows
+        settings = replace(live(settings)[0], max_side=settings.max_side, skip_similar=None)
     cuda = device.type == "cuda"
     if cuda:  # the row alone: what the base pipeline holds is the baseline
         torch.cuda.synchronize()
@@ -176,6 +184,10 @@ def run_row(args: argparse.Namespace, row: dict) -> dict:
                 lora.fuse(pipe, make_random_lora(pipe.unet, tmp), 1.0)
         backend = Pix2PixBackend(pipe, settings, device, decoder, batch_size=row["batch"])
         case = lambda f: backend.reset() or backend(f)  # noqa: E731 - each run a clip of its own (--reuse-latents)
+        if row.get("live") == "stream":
+            case = backend.stream().run
+        elif row.get("live"):
+            case = lambda f: backend.reset() or [backend(frame[None]) for frame in f]  # noqa: E731
         if row.get("channels_last") is False:  # undo the backend's CUDA tuning, keep SDPA
             for model in (pipe.unet, pipe.vae):
                 model.to(memory_format=torch.contiguous_format)

@@ -11,6 +11,9 @@ all steps (a group of its own, whatever --reuse-batch), the rest from step k: ov
 is steps x branches x (1 - STRENGTH x (F - 1) / F) samples a frame, tending to half on a long
 clip; a frame too far from its anchor (a cut) runs all steps again.
 fps: the median of --runs runs through the backend, all cases in turns in the same process.
+The two webcam rows take pix2pix.live()'s settings and hand the backend one frame a call:
+frame by frame (each frame's steps its own UNet calls), or through the stream batch
+(stream.py: one UNet call a frame over every frame in flight, drained at the end).
 
 The tiny model's UNet is cheap next to its VAE and the flow, so the fps move less than the
 counts; on a GPU at 512 px the UNet is nearly all of the cost (benchmarks/gpu.py --options).
@@ -23,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -30,7 +34,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pix2pix_batched_vs_naive import test_frames  # noqa: E402 - the same pan as the batching benchmark
 
-from vidtoon.backends.pix2pix import Pix2PixSettings  # noqa: E402
+from vidtoon.backends.pix2pix import Pix2PixSettings, live  # noqa: E402
 from vidtoon.backends.pix2pix.backend import Pix2PixBackend  # noqa: E402
 from vidtoon.backends.pix2pix.models import load_components, locate  # noqa: E402
 from vidtoon.backends.pix2pix.testing import make_random_lora, make_tiny_model  # noqa: E402
@@ -47,6 +51,9 @@ CASES = {  # label -> settings; the first is the default, the base of the last c
     "--reuse-latents 0.5 --reuse-batch 1 --image-guidance 1": dict(reuse_latents=0.5, reuse_batch=1, image_guidance=1.0),
     "--reuse-latents 0.5 --reuse-batch 4 --image-guidance 1": dict(reuse_latents=0.5, reuse_batch=4, image_guidance=1.0),
     "--lora (random) --scheduler lcm --steps 4 --guidance 2 --image-guidance 1": dict(LCM, lora=True),
+    # The webcam's settings (pix2pix.live(): 4 steps of dpm++, image guidance 1, reuse 0.5), one camera frame a call:
+    "webcam settings, frame by frame (--cross-frame's way)": dict(live="frames"),
+    "webcam settings, stream batch (the webcam's way)": dict(live="stream"),
 }
 
 
@@ -63,6 +70,18 @@ class Counter:
             self.calls += 1
 
     on = False
+
+
+def through(backend: Pix2PixBackend, way: str | None, frames) -> None:
+    """The frames through the backend: in its batches (None), one a call ("frames"), or
+    pushed one a call into its stream batch and drained ("stream")."""
+    if way == "stream":
+        backend.stream().run(frames)
+    elif way == "frames":
+        for frame in frames:
+            backend(frame[None])
+    else:
+        backend(frames)
 
 
 def main() -> None:
@@ -89,15 +108,19 @@ def main() -> None:
     for label, options in CASES.items():
         options = dict(options)
         own = with_lora if options.pop("lora", False) else parts
-        backends[label] = (Pix2PixBackend(own, Pix2PixSettings(max_side=args.size, **options), batch_size=args.batch_size),
-                           counters[id(own.unet)])
+        way = options.pop("live", None)
+        settings = Pix2PixSettings(max_side=args.size, **options)
+        if way is not None:
+            settings = replace(live(settings)[0], max_side=args.size, skip_similar=None)  # a pan: nothing to skip
+        backends[label] = (Pix2PixBackend(own, settings, batch_size=1 if way else args.batch_size),
+                           counters[id(own.unet)], way)
     counts, fps = {}, {label: [] for label in CASES}
     for run in range(args.runs + 1):  # run 0: warm-up, and the counts
-        for label, (backend, counter) in backends.items():
+        for label, (backend, counter, way) in backends.items():
             backend.reset()
             counter.on, counter.samples, counter.calls = run == 0, 0, 0
             started = time.perf_counter()
-            backend(frames)
+            through(backend, way, frames)
             if run:
                 fps[label].append(len(frames) / (time.perf_counter() - started))
             else:

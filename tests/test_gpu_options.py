@@ -56,3 +56,18 @@ def test_the_option_and_compile_calls_have_their_rows():
     compiled = gpu.rows(smoke(compile=True), smoke=True)
     assert [row.get("settings", {}).get("compile") for row in compiled[:2]] == [True, True]
     assert compiled[1]["settings"]["cross_frame"]
+
+
+@pytest.mark.parametrize(("way", "calls"), [("frames", 4 + 4 * 2), ("stream", 4 + 4 + 1)])
+def test_the_webcam_rows_run_one_camera_frame_a_call(way, calls):
+    """5 frames at the webcam's settings (4 steps, reuse from step 2, 2 guidance branches):
+    frame 0 runs 4 steps, the rest 2, either way (4.8 samples a frame); frame by frame that is
+    a UNet call a step, in the stream batch one a push for the frames in flight, then a drain."""
+    pytest.importorskip("diffusers")
+    pytest.importorskip("cv2")
+    import gpu
+
+    row = dict(label="x", batch=1, live=way, settings=dict(steps=4))
+    result = gpu.run_row(smoke(frames=5), row)
+    assert result["samples"] == pytest.approx((8 + 4 * 4) / 5) and result["calls"] == calls
+    assert any(row.get("live") == way for row in gpu.rows(smoke(options=True), smoke=True))

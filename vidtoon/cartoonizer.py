@@ -6,6 +6,9 @@ vidtoon.cartoonize_frames).
     cartoonizer.reset()                   # before each clip
     cartoons = cartoonizer(sources)       # uint8 (N, H, W, 3) -> uint8 (N, H, W or 2W, 3)
 
+Live, a backend may offer a stream batch instead (stream(): frames in, cartoons out some
+frames later, then finish()).
+
 Per batch:
 1. the backend (backends/): sources -> cartoons;
 2. the temporal stage, with --stabilize (temporal/stabilize.py): it needs the
@@ -15,6 +18,8 @@ Per batch:
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -56,20 +61,27 @@ class Cartoonizer:
         if self.stage is not None:
             self.stage.reset()
 
+    def stream(self) -> Any:
+        """For live use: the backend's stream batch, or None (then frame by frame). A
+        stream takes one frame a push and hands cartoons back some frames later, each with
+        the tag pushed with its frame (backends/pix2pix/stream.py); finish() them."""
+        make = getattr(self.backend, "stream", None)
+        return make() if make is not None else None
+
     def picture(self, source: np.ndarray) -> np.ndarray:
         """One (H, W, 3) picture that is not part of a clip. A backend may treat it as
         such (classic: crisp borders, since nothing moves) through its own picture()."""
         own = getattr(self.backend, "picture", None)
         cartoon = own(source)[None] if own is not None else self.backend(source[None])
-        return self._after(source[None], cartoon)[0]
+        return self.finish(source[None], cartoon)[0]
 
     def __call__(self, sources: np.ndarray) -> np.ndarray:
         """sources: uint8 (N, H, W, 3) RGB. Returns a new uint8 array (N, H, W, 3), or (N, H, 2W, 3) with compare."""
         # 1. The backend.
-        return self._after(sources, self.backend(sources))
+        return self.finish(sources, self.backend(sources))
 
-    def _after(self, sources: np.ndarray, cartoons: np.ndarray) -> np.ndarray:
-        """Steps 2-3, after the backend's cartoons of `sources`."""
+    def finish(self, sources: np.ndarray, cartoons: np.ndarray) -> np.ndarray:
+        """Steps 2-3, after the backend's cartoons of `sources` (a stream's, too)."""
         # 2. The temporal stage, which needs the sources too.
         if self.stage is not None:
             cartoons = self.stage(sources, cartoons)

@@ -116,7 +116,7 @@ def test_live_turns_latent_reuse_on():
     from vidtoon.live.looks import live_recipe
 
     fast, note = live_recipe(Recipe(backend="pix2pix"))
-    assert fast.active.reuse_latents == LIVE_REUSE and "reusing the last frame's latents" in note
+    assert fast.active.reuse_latents == LIVE_REUSE and "from the newest finished one's latents (strength 0.5)" in note
     asked = Recipe(backend="pix2pix", settings={"pix2pix": Pix2PixSettings(reuse_latents=0.8)})
     assert live_recipe(asked)[0].active.reuse_latents == 0.8
 

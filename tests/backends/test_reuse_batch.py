@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")  # the diffusion extra: pip install -e '.[d
 pytest.importorskip("diffusers")
 
 from clips import panning, picture
+from finals import Finals
 from rounding import agree_within_rounding
 
 from vidtoon.backends.pix2pix import Pix2PixSettings, ip2p
@@ -48,17 +49,6 @@ def with_a_flash(n, at):
     frames = pan(n)
     frames[at] = picture(40, frames.shape[2], frames.shape[1])
     return frames
-
-
-class Finals:
-    """The final latents the backend decodes, call by call (ip2p.decode patched)."""
-
-    def __init__(self, monkeypatch):
-        self.seen, real = [], ip2p.decode
-        monkeypatch.setattr(ip2p, "decode", lambda vae, latents: self.seen.append(latents.clone()) or real(vae, latents))
-
-    def all(self):
-        return torch.cat(self.seen)
 
 
 def sequential(parts, options, sources, consecutive=False):
@@ -222,10 +212,15 @@ def test_groups_need_reuse_and_default_to_4_for_files_and_1_live(parts):
         Pix2PixBackend(parts, Pix2PixSettings(steps=4, reuse_batch=2))
     backend = Pix2PixBackend(parts, Pix2PixSettings(steps=4, reuse_latents=0.5))
     assert backend.reuse.group == 4 and "latent reuse from step 2 of 4, in groups of 4" in backend.summary
-    fast, note = live(Pix2PixSettings())
+    fast, note = live(Pix2PixSettings())  # the stream batch has its own anchors (test_stream.py)
+    assert "each frame from the newest finished one's latents (strength 0.5)" in note and "--reuse-batch" not in note
+    with pytest.raises(SettingsError, match="--reuse-batch does not apply live"):
+        live(Pix2PixSettings(reuse_batch=3))
+    fast, note = live(Pix2PixSettings(cross_frame=True))  # frame by frame: the groups as for files
     assert fast.reuse_batch == 1 and "reusing the last frame's latents (strength 0.5, --reuse-batch 1)" in note
-    fast, note = live(Pix2PixSettings(reuse_batch=3))
+    fast, note = live(Pix2PixSettings(cross_frame=True, reuse_batch=3))
     assert fast.reuse_batch == 3 and "in groups of 3 frames" in note and "--reuse-batch 3" in note
+    assert "one frame at a time (--cross-frame cannot stream)" in note
 
 
 @pytest.mark.parametrize(("option", "message"), [

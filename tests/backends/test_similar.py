@@ -82,7 +82,7 @@ def test_different_frames_always_run_and_the_draws_repeat_per_clip():
 def test_live_takes_the_faster_settings_and_says_them_in_one_line():
     fast, note = pix2pix.live(Pix2PixSettings())
     assert (fast.steps, fast.scheduler, fast.image_guidance, fast.reuse_latents, fast.skip_similar) == (4, "dpm++", 1.0, 0.5, 0.98)
-    assert "\n" not in note and note.startswith("pix2pix live: 4 steps, frames worked at 256 px on the long side, one frame")
+    assert "\n" not in note and note.startswith("pix2pix live: 4 steps, frames worked at 256 px on the long side, in a stream batch")
     for said in ("scheduler dpm++", "image guidance 1", "frames that barely changed (similarity 0.98)"):
         assert said in note
     asked, note = pix2pix.live(Pix2PixSettings(scheduler="euler", image_guidance=1.2, skip_similar=1.0))

@@ -363,7 +363,7 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 def test_pix2pix_runs_live_with_its_fastest_settings(clip, tmp_path, tiny_model):
-    """The diffusion backend live: fewer steps, a small work size, one frame a call, and it says so."""
+    """The diffusion backend live: fewer steps, a small work size, the stream batch, and it says so."""
     c = clip(width=96, height=64, frames=30, fps=30)
     out = tmp_path / "live.mp4"
     proc = subprocess.run(
@@ -372,7 +372,8 @@ def test_pix2pix_runs_live_with_its_fastest_settings(clip, tmp_path, tiny_model)
         capture_output=True, text=True, timeout=180, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
     )
     assert proc.returncode == ExitStatus.SUCCESS, proc.stderr
-    assert "pix2pix live: 4 steps, frames worked at 256 px on the long side, one frame at a time" in proc.stderr
+    assert "pix2pix live: 4 steps, frames worked at 256 px on the long side, in a stream batch" in proc.stderr
+    assert "its cartoon 1 frame later" in proc.stderr
     assert "backend: pix2pix" in proc.stderr
     frames = read_video(out)[2]
     assert frames and frames[0].shape == (64, 96, 3)

@@ -1,10 +1,15 @@
 """The live loop's processing thread: the newest captured frame in, the newest
-result out (see session.py), through a Cartoonizer that can be switched."""
+result out (see session.py), through a Cartoonizer that can be switched.
+
+A backend with a stream batch (pix2pix) takes the frames one by one and hands each
+cartoon back a few frames later; it is shown with its own frame, so the overlay's
+latency counts the wait."""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -44,11 +49,13 @@ class Processor:
     def _run(self) -> None:
         error: BaseException | None = None
         try:
-            self._cartoonizer.reset()
+            stream = self._begin()
             while not self._stop.is_set():
                 frame = self.inbox.take(timeout=0.1)
                 if frame is None:
                     if self.inbox.ended:
+                        if stream is not None:  # the last frames in flight
+                            self._show(stream.drain())
                         break
                     continue
                 with self._lock:
@@ -56,13 +63,33 @@ class Processor:
                 cartoon = self.cartoon
                 if swap is not None:
                     self._cartoonizer, self._look = swap
-                    self._cartoonizer.reset()
-                rgb = self._cartoonizer(frame.rgb[None])[0] if cartoon else frame.rgb
-                self.results.put(Processed(frame, rgb, cartoon, self._look))
+                    stream = self._begin()
+                if not cartoon:
+                    if stream is not None and stream.busy:  # what is in flight would come back stale
+                        stream.reset()
+                    self.results.put(Processed(frame, frame.rgb, False, self._look))
+                elif stream is not None:  # the cartoons of earlier frames, as they are done
+                    self._show(stream.push(frame.rgb, frame))
+                else:
+                    self._show([(frame, self._cartoonizer(frame.rgb[None])[0])], finished=True)
         except BaseException as e:  # noqa: BLE001 - handed to the main thread
             error = e
         finally:
             self.results.end(error)
+
+    def _begin(self) -> Any:
+        """Reset the cartoonizer for a new clip; its stream batch, or None (frame by frame)."""
+        self._cartoonizer.reset()
+        stream = self._cartoonizer.stream()
+        if stream is not None:
+            stream.reset()
+        return stream
+
+    def _show(self, done: list[tuple[LiveFrame, np.ndarray]], finished: bool = False) -> None:
+        """Results for the (frame, backend cartoon) pairs; finished: the cartoonizer's whole work already."""
+        for frame, rgb in done:
+            rgb = rgb if finished else self._cartoonizer.finish(frame.rgb[None], rgb[None])[0]
+            self.results.put(Processed(frame, rgb, True, self._look))
 
     def close(self) -> None:
         self._stop.set()

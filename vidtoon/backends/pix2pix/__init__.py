@@ -11,6 +11,7 @@ part (settings, options, whether it can run here); the rest loads with it:
     latents.py     --reuse-latents, --reuse-batch: start from a previous frame's warped result, in groups
     keyframes.py   --keyframe-every: diffuse keyframes, warp the frames between
     similar.py     --skip-similar: frames that barely changed skip the model (webcam)
+    stream.py      the webcam's stream batch: frames at staggered steps, one UNet call a frame
     vae.py         the VAE stages in chunks sized to the free GPU memory, retried smaller
     testing.py     tiny random models, built offline, for tests and benchmarks
 """
@@ -205,9 +206,10 @@ def live(settings: Pix2PixSettings) -> tuple[Pix2PixSettings, str]:
     """The fastest settings for live use: few steps, a small work size, latent reuse
     (frames after the first run only part of the steps), DPM-Solver++ and two guidance
     branches unless another scheduler or image guidance was asked for, and the similarity
-    filter. A --size asked for is kept; only the steps come down."""
+    filter; the live loop runs them as a stream batch where streams() says it can.
+    A --size asked for is kept; only the steps come down."""
     fast = replace(settings, steps=min(settings.steps, LIVE_STEPS), reuse_latents=settings.reuse_latents or LIVE_REUSE,
-                   reuse_batch=settings.reuse_batch or LIVE_REUSE_BATCH,
+                   reuse_batch=settings.reuse_batch or LIVE_REUSE_BATCH,  # frame by frame only: a stream has its own anchors
                    skip_similar=LIVE_SKIP_SIMILAR if settings.skip_similar is None else settings.skip_similar)
     if settings.size is None:
         fast = replace(fast, max_side=min(settings.max_side, LIVE_MAX_SIDE))
@@ -215,19 +217,36 @@ def live(settings: Pix2PixSettings) -> tuple[Pix2PixSettings, str]:
         fast = replace(fast, scheduler=LIVE_SCHEDULER)
     if settings.image_guidance == DEFAULTS.image_guidance:  # 1: two UNet samples a step instead of three, exactly
         fast = replace(fast, image_guidance=1.0)
-    reuse = ("reusing the last frame's latents" if fast.reuse_batch == 1 else
-             f"reusing latents in groups of {fast.reuse_batch} frames, each from the last frame of the group before "
-             "(no bigger UNet batch: one camera frame a call)")
     skip = (f"skipping the model on frames that barely changed (similarity {fast.skip_similar:g})"
             if fast.skip_similar < 1 else "every frame through the model")
-    note = (
-        f"pix2pix live: {fast.steps} steps, frames worked at "
-        + (f"{fast.size[0]}x{fast.size[1]}" if fast.size else f"{fast.max_side} px on the long side")
-        + f", one frame at a time, {reuse} (strength {fast.reuse_latents:g}, --reuse-batch {fast.reuse_batch}), scheduler "
-        f"{fast.scheduler}, image guidance {fast.image_guidance:g}, {skip}, for speed; "
-        "the newest camera frame is always the next one done"
-    )
+    size = f"{fast.size[0]}x{fast.size[1]}" if fast.size else f"{fast.max_side} px on the long side"
+    if streams(fast):
+        from .latents import start_step
+
+        if settings.reuse_batch is not None:
+            raise SettingsError("--reuse-batch does not apply live: the stream batch starts each frame from the newest "
+                                "finished one (with --cross-frame the webcam runs frame by frame, in groups)")
+        late = fast.steps - start_step(fast.steps, fast.reuse_latents) - 1
+        how = (f"in a stream batch (each camera frame joins those in flight at staggered steps: one UNet call a frame, "
+               f"its cartoon {f'{late} frame' + 's' * (late > 1) + ' later' if late else 'at once'}), each frame from the newest finished one's "
+               f"latents (strength {fast.reuse_latents:g})")
+    else:
+        reuse = ("reusing the last frame's latents" if fast.reuse_batch == 1 else
+                 f"reusing latents in groups of {fast.reuse_batch} frames, each from the last frame of the group before "
+                 "(no bigger UNet batch: one camera frame a call)")
+        why = "--cross-frame" if fast.cross_frame else "--keyframe-every"
+        how = (f"one frame at a time ({why} cannot stream), {reuse} (strength {fast.reuse_latents:g}, "
+               f"--reuse-batch {fast.reuse_batch})")
+    note = (f"pix2pix live: {fast.steps} steps, frames worked at {size}, {how}, scheduler {fast.scheduler}, image "
+            f"guidance {fast.image_guidance:g}, {skip}, for speed; the newest camera frame is always the next one taken")
     return fast, note
+
+
+def streams(settings: Pix2PixSettings) -> bool:
+    """Whether the webcam runs these settings as a stream batch (stream.py): not with
+    --cross-frame (its attention store is keyed by the step, one step a call) nor with
+    --keyframe-every (the frames between keyframes are warped, not diffused)."""
+    return not settings.cross_frame and settings.keyframe_every == 1
 
 
 def load(settings: Pix2PixSettings, batch_size: int | None = None) -> Any:

@@ -162,36 +162,53 @@ class Pix2PixBackend:
         """Steps 1-5 of the module docstring on frames that fit the device in one go."""
         import torch
 
-        from . import ip2p
-
-        parts = self.parts
         height, width = frames.shape[1:3]
         state = self.reuse.snapshot() if self.reuse is not None else None
         try:
             if self.reuse is not None:  # the flows on a CPU thread while the VAE and the UNet work
                 self.reuse.look_ahead(frames)
             with torch.inference_mode(), self._cross_frame():
-                # 1. uint8 NHWC -> float [-1, 1] NCHW at the work size.
-                x = self._to_model(frames)
-                # 2. Image latents.
-                image_latents = self.vae_chunks("encode", parts.vae, lambda c: ip2p.encode_images(parts.vae, c), x)
+                # 1-2. uint8 NHWC -> float [-1, 1] NCHW at the work size -> image latents.
+                image_latents = self.encode_frames(frames)
                 # 3-4. Where each frame's denoising starts; denoise.
                 if self.reuse is None:
                     latents = self._denoise(image_latents, *self.initial_latents(image_latents))
                 else:  # group by group: each group's frames start from the last group's last result
                     latents = torch.cat([self._denoise_reused(frames[a:b], image_latents[a:b])
                                          for a, b in self.reuse.segments(len(frames))])
-                # 5. Decode (--fast-vae: the tiny decoder), back to the source size, uint8 NHWC on the CPU.
-                # An out-of-memory here redoes only the decode, in smaller chunks (vae.py).
-                if self.decoder is None:
-                    pictures = self.vae_chunks("decode", parts.vae, lambda c: ip2p.decode(parts.vae, c), latents)
-                else:
-                    pictures = self.vae_chunks("decode", self.decoder, lambda c: ip2p.decode_tiny(self.decoder, c), latents)
-                return self._to_frames(pictures, height, width)
+                # 5. Decode, back to the source size.
+                return self.decode_frames(latents, height, width)
         except BaseException:
             if state is not None:  # the batch is retried (out of memory) or the run ends
                 self.reuse.restore(state)
             raise
+
+    def encode_frames(self, frames: np.ndarray) -> Any:
+        """Steps 1-2: uint8 (N, H, W, 3) frames -> unscaled image latents (inference mode)."""
+        from . import ip2p
+
+        vae = self.parts.vae
+        return self.vae_chunks("encode", vae, lambda c: ip2p.encode_images(vae, c), self._to_model(frames))
+
+    def decode_frames(self, latents: Any, height: int, width: int) -> np.ndarray:
+        """Step 5: final latents -> uint8 (N, height, width, 3) on the CPU, through the VAE
+        (--fast-vae: the tiny decoder). An out-of-memory redoes only the decode, in smaller
+        chunks (vae.py)."""
+        from . import ip2p
+
+        if self.decoder is None:
+            vae = self.parts.vae
+            pictures = self.vae_chunks("decode", vae, lambda c: ip2p.decode(vae, c), latents)
+        else:
+            pictures = self.vae_chunks("decode", self.decoder, lambda c: ip2p.decode_tiny(self.decoder, c), latents)
+        return self._to_frames(pictures, height, width)
+
+    def stream(self) -> Any:
+        """The live stream batch over this backend (stream.py), or None where it cannot run:
+        cross-frame attention keys the first frame's attention by the step, one step a call."""
+        from .stream import Stream
+
+        return None if self.anchors is not None else Stream(self)
 
     def _denoise(self, image_latents: Any, latents: Any, start: int) -> Any:
         """Step 4: the loop from `start`, one generator per frame (all seeded alike)."""

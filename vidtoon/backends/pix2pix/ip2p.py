@@ -93,13 +93,9 @@ def denoise(
     embeds from encode_prompt, one row per branch; one generator per frame (the ancestral noise).
     on_step(timestep) before each UNet call, with the timestep as a Python float (read from
     the device once per run, not once per step: cross-frame attention keys its store by it)."""
-    n, count = latents.shape[0], embeds.shape[0]
-    if count == 2 and image_guidance != 1.0:
-        raise ValueError(f"two-branch guidance is exact only at image guidance 1, not {image_guidance}")
-    # 1. Conditioning for the whole batch: [text | image | none] blocks (the first `count`).
-    embeds = torch.cat([e.expand(n, -1, -1) for e in embeds.unbind()])
-    image_latents = torch.cat([image_latents, image_latents, torch.zeros_like(image_latents)][:count])
-    step_kwargs = _step_kwargs(scheduler, generators)
+    # 1. Conditioning for the whole batch: [text | image | none] blocks (one a branch).
+    embeds, image_latents = conditioning(embeds, image_latents, image_guidance)
+    step_kwargs = step_kwargs_for(scheduler, generators)
     timesteps = remaining_timesteps(scheduler, start)
     if start and hasattr(scheduler, "set_begin_index"):  # schedulers that count their steps
         scheduler.set_begin_index(start * scheduler.order)
@@ -108,12 +104,33 @@ def denoise(
     for i, t in enumerate(timesteps):
         if on_step is not None:
             on_step(values[i])
-        model_input = torch.cat([latents] * count) if count > 1 else latents
-        model_input = torch.cat([scheduler.scale_model_input(model_input, t), image_latents], dim=1)
-        noise = guide(unet(model_input, t, encoder_hidden_states=embeds, return_dict=False)[0], count,
-                      guidance, image_guidance)
+        noise = predict(unet, scheduler.scale_model_input(latents, t), t, image_latents, embeds, guidance, image_guidance)
         latents = scheduler.step(noise, t, latents, **step_kwargs, return_dict=False)[0]
     return latents
+
+
+def conditioning(embeds: torch.Tensor, image_latents: torch.Tensor, image_guidance: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(text, image) conditioning of N frames in the UNet's batch layout, one block of N per
+    branch: embeds from encode_prompt (one row per branch), image_latents (N, 4, h, w)."""
+    n, count = image_latents.shape[0], embeds.shape[0]
+    if count == 2 and image_guidance != 1.0:
+        raise ValueError(f"two-branch guidance is exact only at image guidance 1, not {image_guidance}")
+    blocks = torch.cat([e.expand(n, -1, -1) for e in embeds.unbind()])
+    return blocks, torch.cat([image_latents, image_latents, torch.zeros_like(image_latents)][:count])
+
+
+def predict(unet: Any, scaled: torch.Tensor, t: torch.Tensor, image_latents: torch.Tensor, embeds: torch.Tensor,
+            guidance: float, image_guidance: float) -> torch.Tensor:
+    """The guided noise of one step, one UNet call: scaled (N, 4, h, w) latents already
+    through scale_model_input; t one timestep or one per frame (N,); image_latents and
+    embeds from conditioning(). Scaling is per element, so scaling before the branches are
+    stacked is the same as after."""
+    count = embeds.shape[0] // scaled.shape[0]
+    model_input = torch.cat([scaled] * count) if count > 1 else scaled
+    if t.ndim:  # a timestep per frame, the same in each branch
+        t = t.repeat(count)
+    model_input = torch.cat([model_input, image_latents], dim=1)
+    return guide(unet(model_input, t, encoder_hidden_states=embeds, return_dict=False)[0], count, guidance, image_guidance)
 
 
 def guide(noise: torch.Tensor, count: int, guidance: float, image_guidance: float) -> torch.Tensor:
@@ -177,7 +194,7 @@ def _text_states(text_encoder: Any, tokens: Any, device: torch.device) -> torch.
     return text_encoder(tokens.input_ids.to(device), attention_mask=mask)[0]
 
 
-def _step_kwargs(scheduler: Any, generators: list[torch.Generator]) -> dict[str, Any]:
+def step_kwargs_for(scheduler: Any, generators: list[torch.Generator]) -> dict[str, Any]:
     """eta=0 and the generators, for the schedulers whose step takes them."""
     accepted = inspect.signature(scheduler.step).parameters
     kwargs: dict[str, Any] = {}

@@ -69,6 +69,22 @@ def reused_latents(scheduler: Any, warped: Any, own: Any, confidence: Any, noise
     return scheduler.add_noise(clean, noise.expand_as(clean), first.repeat(len(clean)))
 
 
+def warped_latents(scheduler: Any, motions: list[Any], anchor: Any, own: Any, noise: Any, k: int) -> Any:
+    """reused_latents() for frames whose source motions from the anchor are `motions`
+    (temporal.flow.Motion): the anchor's final latent (1, 4, h, w) warped along each,
+    blended by each motion's confidence with the frame's own scaled image latent (n, 4, h, w)."""
+    import torch
+
+    height, width = own.shape[2:]
+    grid = np.ascontiguousarray(anchor[0].permute(1, 2, 0).float().cpu().numpy())  # once for all the frames
+    # (n, h, w, C) arrays seen as NCHW: the layout (channels last) that one frame's always had
+    warped = torch.from_numpy(np.stack([m.warp(grid) for m in motions])).permute(0, 3, 1, 2)
+    confidence = torch.from_numpy(np.stack([np.ascontiguousarray(m.confidence_at((width, height)))
+                                            for m in motions]))[:, None]
+    like = dict(device=own.device, dtype=own.dtype)
+    return reused_latents(scheduler, warped.to(**like), own, confidence.to(**like), noise, k)
+
+
 class LatentReuse:
     """The per-clip state, in two halves. The flow's (advanced by follow(), in order, on
     the flow thread when looked ahead): the clip index of the next frame it sees, the
@@ -158,8 +174,6 @@ class LatentReuse:
         runs in frame order, the reused frames at step k, then those from step 0 (every frame
         from the first cut on). sources uint8 (n, H, W, 3), image_latents (n, 4, h, w)
         unscaled, noise (1, 4, h, w) standard normal; scheduler.set_timesteps has run."""
-        import torch
-
         motions = [self._ahead.pop(0).result() if self._ahead else self.follow(s) for s in sources]
         anchor = self._anchor
         if anchor is None or anchor.shape[1:] != image_latents.shape[1:]:
@@ -167,15 +181,8 @@ class LatentReuse:
         reused = motions.index(None) if None in motions else len(motions)  # follow() makes them a prefix
         runs = []
         if reused:
-            height, width = image_latents.shape[2:]
-            grid = np.ascontiguousarray(anchor[0].permute(1, 2, 0).float().cpu().numpy())  # once a group
-            # (n, h, w, C) arrays seen as NCHW: the layout (channels last) that one frame's always had
-            warped = torch.from_numpy(np.stack([m.warp(grid) for m in motions[:reused]])).permute(0, 3, 1, 2)
-            confidence = torch.from_numpy(np.stack([np.ascontiguousarray(m.confidence_at((width, height)))
-                                                    for m in motions[:reused]]))[:, None]
-            like = dict(device=image_latents.device, dtype=image_latents.dtype)
-            runs.append((self.k, reused_latents(scheduler, warped.to(**like), image_latents[:reused] * scaling,
-                                                confidence.to(**like), noise, self.k)))
+            runs.append((self.k, warped_latents(scheduler, motions[:reused], anchor, image_latents[:reused] * scaling,
+                                                noise, self.k)))
         if reused < len(motions):
             runs.append((0, noise.expand(len(motions) - reused, -1, -1, -1) * scheduler.init_noise_sigma))
         return runs

@@ -18,6 +18,7 @@ together, in one call.
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import numpy as np
 
@@ -58,18 +59,26 @@ class SimilarityFilter:
             return 0.0
         return max(0.0, 1.0 - (1.0 - similarity(frame, self._ran)) / (1.0 - self.threshold))
 
+    def _skip(self, frame: np.ndarray) -> bool:
+        """Whether `frame` skips the model (a draw from the clip's generator); counts it."""
+        if self._random.random() < self.skip_chance(frame) and self._skips < self.max_skips:
+            self._skips += 1
+            self.skipped += 1
+            return True
+        self._ran, self._skips = frame, 0
+        return False
+
+    def stream(self) -> SkippingStream | None:
+        """The inner backend's live stream batch with skips, or None where it has none."""
+        inner = getattr(self.inner, "stream", None)
+        stream = inner() if inner is not None else None
+        return SkippingStream(self, stream) if stream is not None else None
+
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """batch: uint8 (N, H, W, 3) RGB; returns as many cartoon frames."""
         check_batch(batch, self.name)
         # 1. Which frames run: decided on the inputs alone, so those that run go in one call.
-        runs = []
-        for i, frame in enumerate(batch):
-            if self._random.random() < self.skip_chance(frame) and self._skips < self.max_skips:
-                self._skips += 1
-                self.skipped += 1
-            else:
-                runs.append(i)
-                self._ran, self._skips = frame, 0
+        runs = [i for i, frame in enumerate(batch) if not self._skip(frame)]
         done = dict(zip(runs, self.inner(batch[runs]) if runs else [], strict=True))
         # 2. In order: each skipped frame repeats the cartoon before it.
         out = np.empty_like(batch)
@@ -79,3 +88,33 @@ class SimilarityFilter:
         self._ran = None if self._ran is None else self._ran.copy()  # not views into the caller's arrays
         self._out = self._out.copy()
         return out
+
+
+class SkippingStream:
+    """A stream batch (stream.py) behind the filter: a skipped frame does not enter the
+    stream, it only advances the frames in flight, so the last cartoon stays on show."""
+
+    def __init__(self, similar: SimilarityFilter, stream: Any) -> None:
+        self.similar, self.stream = similar, stream
+
+    @property
+    def depth(self) -> int:
+        return self.stream.depth
+
+    @property
+    def busy(self) -> bool:
+        return self.stream.busy
+
+    def reset(self) -> None:
+        self.similar.reset()  # the draws and the last frame run; the inner backend too
+        self.stream.reset()
+
+    def push(self, frame: np.ndarray | None, tag: Any = None) -> list[tuple[Any, np.ndarray]]:
+        if frame is not None and self.similar._skip(frame):
+            frame = None
+        elif frame is not None:
+            self.similar._ran = frame.copy()  # not a view into the caller's array
+        return self.stream.push(frame, tag)
+
+    def drain(self) -> list[tuple[Any, np.ndarray]]:
+        return self.stream.drain()
