@@ -226,10 +226,10 @@ def live(settings: Pix2PixSettings) -> tuple[Pix2PixSettings, str]:
         if settings.reuse_batch is not None:
             raise SettingsError("--reuse-batch does not apply live: the stream batch starts each frame from the newest "
                                 "finished one (with --cross-frame the webcam runs frame by frame, in groups)")
-        late = fast.steps - start_step(fast.steps, fast.reuse_latents) - 1
+        late = fast.steps - start_step(fast.steps, fast.reuse_latents) - 1  # frames a cartoon waits in flight
+        when = f"{late} frame{'s' if late > 1 else ''} later" if late else "at once"
         how = (f"in a stream batch (each camera frame joins those in flight at staggered steps: one UNet call a frame, "
-               f"its cartoon {f'{late} frame' + 's' * (late > 1) + ' later' if late else 'at once'}), each frame from the newest finished one's "
-               f"latents (strength {fast.reuse_latents:g})")
+               f"its cartoon {when}), each frame from the newest finished one's latents (strength {fast.reuse_latents:g})")
     else:
         reuse = ("reusing the last frame's latents" if fast.reuse_batch == 1 else
                  f"reusing latents in groups of {fast.reuse_batch} frames, each from the last frame of the group before "
