@@ -225,3 +225,19 @@ def test_the_live_processor_shows_each_cartoon_with_its_own_frame(parts):
         assert np.array_equal(item.rgb[:, :64], item.frame.rgb)  # the source half is the cartoon's own frame
     _, streamed_out, _ = streamed(Pix2PixBackend(parts, options), sources)
     agree_within_rounding(np.stack([item.rgb[:, 64:] for item in shown]), streamed_out)
+
+
+def test_out_of_gpu_memory_in_the_stream_is_one_clear_error(parts, monkeypatch):
+    from vidtoon.backends.pix2pix import ip2p
+    from vidtoon.errors import BackendUnavailable
+
+    stream = Pix2PixBackend(parts, Pix2PixSettings(steps=3)).stream()
+    stream.reset()
+    stream.push(pan(1)[0])
+
+    def full(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(ip2p, "predict", full)
+    with pytest.raises(BackendUnavailable, match=r"out of GPU memory with 2 64x48 frames in flight; lower --max-side"):
+        stream.push(pan(2)[1])

@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from ...errors import BackendUnavailable
+
 
 @dataclass
 class _Flight:
@@ -171,7 +173,12 @@ class Stream:
         scaled = torch.cat([f.scheduler.scale_model_input(f.latents, t) for f, t in zip(flying, times, strict=True)])
         embeds, image_latents = ip2p.conditioning(b._prompt_embeds(), torch.cat([f.image_latents for f in flying]),
                                                   s.image_guidance)
-        noise = ip2p.predict(b.unet, scaled, torch.stack(times), image_latents, embeds, s.guidance, s.image_guidance)
+        try:
+            noise = ip2p.predict(b.unet, scaled, torch.stack(times), image_latents, embeds, s.guidance, s.image_guidance)
+        except torch.cuda.OutOfMemoryError:
+            h, w = (8 * side for side in scaled.shape[2:])
+            raise BackendUnavailable(f"out of GPU memory with {len(flying)} {w}x{h} frames in flight; lower --max-side "
+                                     "or --steps") from None
         self.calls, self.samples = self.calls + 1, self.samples + len(embeds)
         for i, (f, t) in enumerate(zip(flying, times, strict=True)):
             kwargs = ip2p.step_kwargs_for(f.scheduler, [f.generator])
