@@ -203,23 +203,28 @@ class Collect:
         self.done.set()
 
 
-def test_the_live_processor_shows_each_cartoon_with_its_own_frame(parts):
-    """Live, each cartoon comes back later than its camera frame; it is shown (and, with
-    --compare, put beside) that frame, not the newest, and the last ones are run out."""
-    from vidtoon.cartoonizer import Cartoonizer
+def processed(cartoonizer, sources):
+    """Every frame through the live processor: what it shows, in order."""
     from vidtoon.live.camera import LiveFrame
     from vidtoon.live.processor import Processor
 
-    options = Pix2PixSettings(steps=4, reuse_latents=0.5)
-    sources = pan(6)
-    cartoonizer = Cartoonizer(Pix2PixBackend(parts, options), compare=True)
     processor = Processor(Feed([LiveFrame(i, f, float(i)) for i, f in enumerate(sources)]), cartoonizer, "pix2pix")
     processor.results = Collect()
     with processor:
         processor.start()
         assert processor.results.done.wait(120)
     assert processor.results.error is None
-    shown = processor.results.items
+    return processor.results.items
+
+
+def test_the_live_processor_shows_each_cartoon_with_its_own_frame(parts):
+    """Live, each cartoon comes back later than its camera frame; it is shown (and, with
+    --compare, put beside) that frame, not the newest, and the last ones are run out."""
+    from vidtoon.cartoonizer import Cartoonizer
+
+    options = Pix2PixSettings(steps=4, reuse_latents=0.5)
+    sources = pan(6)
+    shown = processed(Cartoonizer(Pix2PixBackend(parts, options), compare=True), sources)
     assert [item.frame.index for item in shown] == list(range(6))
     for item in shown:
         assert np.array_equal(item.rgb[:, :64], item.frame.rgb)  # the source half is the cartoon's own frame
@@ -241,3 +246,17 @@ def test_out_of_gpu_memory_in_the_stream_is_one_clear_error(parts, monkeypatch):
     monkeypatch.setattr(ip2p, "predict", full)
     with pytest.raises(BackendUnavailable, match=r"out of GPU memory with 2 64x48 frames in flight; lower --max-side"):
         stream.push(pan(2)[1])
+
+
+def test_the_live_stabiliser_follows_each_cartoon_s_own_frames(parts):
+    """--stabilize after the stream: each cartoon is blended along the motion between its
+    own source frames, as the stabiliser does it over the same cartoons in one pass."""
+    from vidtoon.cartoonizer import Cartoonizer
+    from vidtoon.temporal.stabilize import Stabilizer
+
+    options = Pix2PixSettings(steps=3)
+    sources = pan(6)
+    shown = processed(Cartoonizer(Pix2PixBackend(parts, options), stabilize=True), sources)
+    _, cartoons, _ = streamed(Pix2PixBackend(parts, options), sources)
+    steadied = Stabilizer()(sources, cartoons)
+    agree_within_rounding(np.stack([item.rgb for item in shown]), steadied)
