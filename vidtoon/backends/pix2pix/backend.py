@@ -122,7 +122,9 @@ class Pix2PixBackend:
         if self.anchors is not None:
             self.summary += "; cross-frame attention"
         if self.reuse is not None:
-            self.summary += f"; latent reuse from step {self.reuse.k} of {settings.steps}, in groups of {self.reuse.group}"
+            self.summary += f"; latent reuse from step {self.reuse.k} of {settings.steps}"
+            if self.reuse.group > 1:  # (the webcam's stream batch has anchors of its own: stream.py)
+                self.summary += f", in groups of {self.reuse.group}"
 
     def reset(self) -> None:
         """Start a new clip: its noise is drawn afresh (the same, from the same seed),
