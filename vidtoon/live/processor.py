@@ -71,7 +71,7 @@ class Processor:
                 elif stream is not None:  # the cartoons of earlier frames, as they are done
                     self._show(stream.push(frame.rgb, frame))
                 else:
-                    self._show([(frame, self._cartoonizer(frame.rgb[None])[0])], finished=True)
+                    self.results.put(Processed(frame, self._cartoonizer(frame.rgb[None])[0], True, self._look))
         except BaseException as e:  # noqa: BLE001 - handed to the main thread
             error = e
         finally:
@@ -85,11 +85,10 @@ class Processor:
             stream.reset()
         return stream
 
-    def _show(self, done: list[tuple[LiveFrame, np.ndarray]], finished: bool = False) -> None:
-        """Results for the (frame, backend cartoon) pairs; finished: the cartoonizer's whole work already."""
+    def _show(self, done: list[tuple[LiveFrame, np.ndarray]]) -> None:
+        """Results for a stream's (frame, backend cartoon) pairs, through the rest of the cartoonizer."""
         for frame, rgb in done:
-            rgb = rgb if finished else self._cartoonizer.finish(frame.rgb[None], rgb[None])[0]
-            self.results.put(Processed(frame, rgb, True, self._look))
+            self.results.put(Processed(frame, self._cartoonizer.finish(frame.rgb[None], rgb[None])[0], True, self._look))
 
     def close(self) -> None:
         self._stop.set()

@@ -96,9 +96,7 @@ def denoise(
     # 1. Conditioning for the whole batch: [text | image | none] blocks (one a branch).
     embeds, image_latents = conditioning(embeds, image_latents, image_guidance)
     step_kwargs = step_kwargs_for(scheduler, generators)
-    timesteps = remaining_timesteps(scheduler, start)
-    if start and hasattr(scheduler, "set_begin_index"):  # schedulers that count their steps
-        scheduler.set_begin_index(start * scheduler.order)
+    timesteps = begin(scheduler, start)
     # 2. The loop: scale, concatenate the image latents as extra channels, predict, guide, step.
     values = timesteps.tolist() if on_step is not None else []
     for i, t in enumerate(timesteps):
@@ -159,6 +157,14 @@ def part_way_refusal(scheduler: Any) -> str:
     if hasattr(scheduler, "set_begin_index") or name in BY_TIMESTEP or name == "PNDMScheduler":
         return ""
     return f"{name} keeps per-step state and has no set_begin_index, so it cannot start part-way"
+
+
+def begin(scheduler: Any, start: int) -> torch.Tensor:
+    """Set `scheduler` (set_timesteps has run) to run from step `start`; the timesteps it
+    then goes through (remaining_timesteps())."""
+    if start and hasattr(scheduler, "set_begin_index"):  # schedulers that count their steps
+        scheduler.set_begin_index(start * scheduler.order)
+    return remaining_timesteps(scheduler, start)
 
 
 def remaining_timesteps(scheduler: Any, start: int) -> torch.Tensor:

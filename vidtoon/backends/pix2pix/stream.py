@@ -86,8 +86,7 @@ class Stream:
         self._flying: list[_Flight] = []
         self._finished: dict[int, tuple[Any, np.ndarray]] = {}  # by number, until the earlier ones are out
         self._pushed = self._out = 0
-        self._anchor: tuple[np.ndarray, Any] | None = None  # (source, final latent) of the newest finished frame
-        self._anchor_number = -1
+        self._anchor: _Flight | None = None  # the newest finished frame: its source and final latent
         self.calls = self.samples = 0  # UNet calls and the samples in them, since reset()
 
     def push(self, frame: np.ndarray | None, tag: Any = None) -> list[tuple[Any, np.ndarray]]:
@@ -99,11 +98,9 @@ class Stream:
         with torch.inference_mode():
             if frame is not None:
                 if self._flying and self._flying[0].source.shape != frame.shape:  # one batch holds one size
-                    while self._flying:
-                        self._step()
+                    self._run_out()
                 if not self._enter(frame, tag) and self.k:  # no anchor: run it out, the next frames follow it
-                    while self._flying:
-                        self._step()
+                    self._run_out()
             if self._flying:
                 self._step()
         return self._ready()
@@ -113,9 +110,12 @@ class Stream:
         import torch
 
         with torch.inference_mode():
-            while self._flying:
-                self._step()
+            self._run_out()
         return self._ready()
+
+    def _run_out(self) -> None:
+        while self._flying:
+            self._step()
 
     def run(self, frames: np.ndarray) -> np.ndarray:
         """A whole clip through the stream, one push a frame, then drained: uint8 (N, H, W, 3)
@@ -141,13 +141,10 @@ class Stream:
         motion = self._motion_from_anchor(frame, image_latents)
         if motion is not None:
             own = image_latents * b.parts.vae.config.scaling_factor
-            start, latents = self.k, warped_latents(scheduler, [motion], self._anchor[1], own, noise, self.k)
-        if start and hasattr(scheduler, "set_begin_index"):
-            scheduler.set_begin_index(start * scheduler.order)
+            start, latents = self.k, warped_latents(scheduler, [motion], self._anchor.latents, own, noise, self.k)
         generator = torch.Generator("cpu").manual_seed(b._step_seed())
-        self._flying.append(_Flight(self._pushed, tag, frame.copy(), scheduler,
-                                    list(ip2p.remaining_timesteps(scheduler, start)), 0, latents, image_latents,
-                                    generator))
+        self._flying.append(_Flight(self._pushed, tag, frame.copy(), scheduler, list(ip2p.begin(scheduler, start)), 0,
+                                    latents, image_latents, generator))
         self._pushed += 1
         return start
 
@@ -155,10 +152,9 @@ class Stream:
         """The source motion anchor -> frame, or None where the frame starts from the noise."""
         if self._tracker is None or self._anchor is None:
             return None
-        source, final = self._anchor
-        if final.shape[1:] != image_latents.shape[1:]:
+        if self._anchor.latents.shape[1:] != image_latents.shape[1:]:
             return None
-        motion = self._tracker.between(source, frame)
+        motion = self._tracker.between(self._anchor.source, frame)
         return None if motion is None or motion.cut else motion
 
     def _step(self) -> None:
@@ -193,8 +189,8 @@ class Stream:
         for f, cartoon in zip(done, cartoons, strict=True):
             self._finished[f.number] = (f.tag, cartoon)
         newest = max(done, key=lambda f: f.number)
-        if newest.number > self._anchor_number:
-            self._anchor, self._anchor_number = (newest.source, newest.latents), newest.number
+        if self._anchor is None or newest.number > self._anchor.number:
+            self._anchor = newest
 
     def _ready(self) -> list[tuple[Any, np.ndarray]]:
         out = []
