@@ -80,6 +80,17 @@ class Cartoonizer:
         # 1. The backend.
         return self.finish(sources, self.backend(sources))
 
+    @property
+    def hands_planes(self) -> bool:
+        """Whether the cartoons can come as an encoder's I420 planes (planes()): the backend
+        makes them, and no later step needs them as RGB."""
+        return hasattr(self.backend, "planes") and self.stage is None and not self.compare
+
+    def planes(self, sources: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+        """The cartoons __call__ would return, as uint8 (N, 3H/2, W) 8-bit I420 planes by
+        this RGB -> Y'CbCr matrix (io/yuv.py), for an encoder; only where hands_planes."""
+        return self.backend.planes(sources, matrix)
+
     def finish(self, sources: np.ndarray, cartoons: np.ndarray) -> np.ndarray:
         """Steps 2-3, after the backend's cartoons of `sources` (a stream's, too)."""
         # 2. The temporal stage, which needs the sources too.

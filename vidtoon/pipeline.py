@@ -1,4 +1,5 @@
 """The frame loop for a file: decode -> batch -> cartoonizer -> encode, with the audio carried along.
+Where the backend can (classic), its cartoons reach the encoder as YUV planes, not RGB.
 
     from vidtoon.config import Job, Recipe
     from vidtoon.pipeline import run
@@ -83,16 +84,21 @@ def run(job: Job, recipe: Recipe = Recipe(), progress: Progress = NoProgress(), 
                 for batch in batched(video.frames(), batch_size):
                     yield batch, np.stack([f.rgb for f in batch])
 
-            def compute(item: tuple[list[Frame], np.ndarray]) -> list[Frame]:
+            # The cartoons straight as the encoder's planes where both sides can: no full-size RGB.
+            matrix = writer.i420_matrix if cartoonizer.hands_planes else None
+
+            def compute(item: tuple[list[Frame], np.ndarray]) -> list[tuple[Frame, np.ndarray | None]]:
                 batch, sources = item
-                cartoons = cartoonizer(sources)
-                done = [frame.with_rgb(rgb) for frame, rgb in zip(batch, cartoons, strict=True)]
+                if matrix is not None:  # each source frame (for its timestamp) with its cartoon's planes
+                    done = list(zip(batch, cartoonizer.planes(sources, matrix), strict=True))
+                else:
+                    done = [(frame.with_rgb(rgb), None) for frame, rgb in zip(batch, cartoonizer(sources), strict=True)]
                 progress.advance(len(done))
                 return done
 
-            def encode(frames: list[Frame]) -> None:
-                for frame in frames:
-                    writer.write(frame)
+            def encode(frames: list[tuple[Frame, np.ndarray | None]]) -> None:
+                for frame, planes in frames:
+                    writer.write(frame, planes)
 
             progress.start(job.input.name, info.frame_count)
             try:

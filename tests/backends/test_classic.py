@@ -352,3 +352,27 @@ def test_one_pixel_shift_is_equivariant(h, w):
     d = np.abs(a.astype(np.float32) - b)[16:-16, 16:-16]  # away from the wrapped border
     # exact at full-res work size; a half work-pixel shift at 720p only resamples a bit
     assert d.mean() < 1.5 and (d > 16).mean() < 0.02
+
+
+@pytest.mark.parametrize("h, w", [(720, 1280), (540, 960), (240, 320)])  # working at 1/2, 2/3 and full size
+def test_planes_are_the_cartoons_as_the_encoders_yuv(h, w):
+    """planes() hands the encoder what rgb_to_i420 makes of __call__'s cartoons, frame
+    after frame of a pan (the steady state carried alike): luma within a level, chroma
+    sharper by the upscale's blur at most, and equal on average."""
+    from vidtoon.io.yuv import rgb_to_i420, yuv_matrix
+
+    draw = panning(seed=3)
+    frames = np.stack([draw(i, w, h) for i in range(6)])
+    matrix = yuv_matrix(1, 1)
+    rgb_backend, planes_backend = ClassicBackend(), ClassicBackend()
+    for batch in (frames[:4], frames[4:]):
+        cartoons = rgb_backend(batch)
+        planes = planes_backend.planes(batch, matrix)
+        assert planes.shape == (len(batch), h * 3 // 2, w) and planes.dtype == np.uint8
+        for cartoon, ours in zip(cartoons, planes, strict=True):
+            theirs = rgb_to_i420(cartoon, matrix).astype(int)
+            assert np.abs(ours[:h] - theirs[:h]).max() <= 1
+            chroma = np.abs(ours[h:] - theirs[h:])
+            assert chroma.mean() < 0.3 and np.percentile(chroma, 99) <= 3
+    with pytest.raises(ValueError, match="even"):
+        ClassicBackend().planes(frames[:1, :-1], matrix)

@@ -223,6 +223,72 @@ def test_pipeline_runs_any_backend_of_the_call_shape(clip, tmp_path):
     assert abs(out[3].astype(int) - (255 - source[3].astype(int))).mean() < 2
 
 
+class Counting:
+    """The classic backend, counting its calls; as_rgb=True hides its planes()."""
+
+    def __init__(self, as_rgb: bool = False) -> None:
+        from vidtoon.backends.classic.filter import ClassicBackend
+
+        self.inner, self.calls = ClassicBackend(), {"rgb": 0, "planes": 0}
+        self.name, self.summary, self.batch_size = "classic", "", 4
+        if not as_rgb:
+            self.planes = self._planes
+
+    def __call__(self, batch):
+        self.calls["rgb"] += 1
+        return self.inner(batch)
+
+    def _planes(self, batch, matrix):
+        self.calls["planes"] += 1
+        return self.inner.planes(batch, matrix)
+
+    def reset(self):
+        self.inner.reset()
+
+
+def test_classic_cartoons_reach_the_encoder_as_planes(clip, tmp_path):
+    """Where nothing after the backend needs RGB, its planes are encoded (no full-size RGB):
+    the same video, frames and timestamps as through RGB, within the chroma's rounding."""
+    from vidtoon.config import Job, Recipe
+    from vidtoon.pipeline import run
+
+    c = clip(frames=9, width=128, height=96)
+    recipe = Recipe(encode=EncodeSettings(crf=0))
+    direct, rgb = Counting(), Counting(as_rgb=True)
+    run(Job(c.path, tmp_path / "planes.mp4"), recipe, backend=direct)
+    run(Job(c.path, tmp_path / "rgb.mp4"), recipe, backend=rgb)
+    assert direct.calls == {"rgb": 0, "planes": 3} and rgb.calls == {"rgb": 3, "planes": 0}
+    pts, time_base, ours, _ = read_video(tmp_path / "planes.mp4")
+    theirs = read_video(tmp_path / "rgb.mp4")
+    assert (pts, time_base, len(ours)) == (theirs[0], theirs[1], 9)
+    assert [p * time_base for p in pts] == [p * c.time_base for p in c.pts]
+    for a, b in zip(ours, theirs[2], strict=True):
+        assert abs(a.astype(int) - b).mean() < 1.0
+    # --stabilize and --compare need the RGB; so does an odd size, which the writer pads.
+    for recipe, source in ((Recipe(stabilize=True), c), (Recipe(compare=True), c), (Recipe(), clip("odd.mp4", width=65, height=47, frames=5))):
+        backend = Counting()
+        run(Job(source.path, tmp_path / "o.mp4", overwrite=True), recipe, backend=backend)
+        assert backend.calls["planes"] == 0 and backend.calls["rgb"] > 0
+
+
+def test_a_writer_refuses_planes_it_cannot_take(clip, tmp_path):
+    import numpy as np
+
+    from vidtoon.io.writer import VideoWriter
+
+    c = clip(frames=2, width=64, height=48)
+    with open_video(c.path) as video:
+        frame = next(video.frames())
+        with VideoWriter(tmp_path / "o.gif", video.info) as gif, VideoWriter(tmp_path / "o.mp4", video.info) as mp4:
+            assert gif.i420_matrix is None and mp4.i420_matrix is not None
+            with pytest.raises(ValueError, match="planes"):
+                gif.write(frame, np.zeros((72, 64), np.uint8))
+            with pytest.raises(ValueError, match="planes"):
+                mp4.write(frame, np.zeros((48, 64), np.uint8))
+            gif.write(frame)
+            mp4.write(frame, np.full((72, 64), 128, np.uint8))
+
+
 @pytest.mark.parametrize("option", [["--cross-frame"], ["--reuse-latents", "0.5"], ["--reuse-batch", "2"], ["--keyframe-every", "2"],
                                     ["--batch-size", "2"], ["--stabilize"], ["--codec", "libx264"], ["--crf", "20"],
                                     ["--preset", "fast"], ["--steady", "0.5"]])

@@ -1,14 +1,16 @@
 """The writer's own RGB -> YUV 4:2:0 conversion (vidtoon/yuv.py) agrees with swscale's
-for every colour matrix and range the writer passes on."""
+for every colour matrix and range the writer passes on; the planes of a small picture
+resized (scaled_i420, the classic backend's step 6) agree with those of the resized RGB."""
 
 from __future__ import annotations
 
 import av
+import cv2
 import numpy as np
 import pytest
 from clips import picture
 
-from vidtoon.io.yuv import rgb_to_i420, yuv_matrix
+from vidtoon.io.yuv import rgb_to_i420, scaled_i420, yuv_matrix
 
 
 @pytest.mark.parametrize("space", [1, 2, 5, 6, 7, 9])  # BT.709, unspecified, BT.601 x2, SMPTE 240M, BT.2020
@@ -63,3 +65,29 @@ def test_ten_bit_codes_match_swscale(space, color_range):
         eight = rgb_to_i420(rgb, yuv_matrix(space, color_range)).astype(int)
         assert np.abs(ours.astype(int) - 4 * eight).max() <= 4
         assert not np.array_equal(ours % 4, np.zeros_like(ours))
+
+
+@pytest.mark.parametrize("small, full", [
+    ((64, 36), (128, 72)),  # half size: chroma straight from the small picture
+    ((96, 54), (384, 216)),  # a quarter (4K's working size): chroma upscaled
+    ((96, 72), (128, 96)),  # 3/4 (480p's): chroma downscaled
+    ((64, 48), (64, 48)),  # full size
+])
+@pytest.mark.parametrize("space, color_range", [(1, 1), (5, 2)])
+def test_scaled_planes_match_the_resized_pictures(small, full, space, color_range):
+    """Luma within a level of the planes of the bilinear upscale; chroma within the upscale's
+    own blur (the full-size path averages it a little wider), and equal on average."""
+    y, x = np.mgrid[0 : small[1], 0 : small[0]].astype(np.float32)
+    rgb = np.stack([127 + 120 * np.sin(x / 5), 127 + 120 * np.cos(y / 4), 127 + 120 * np.sin((x + y) / 7)], -1)
+    rgb = rgb.astype(np.uint8)
+    rgb[8:20, 10:30] = (250, 20, 40)  # a hard-edged block too
+    matrix = yuv_matrix(space, color_range)
+    theirs = rgb_to_i420(cv2.resize(rgb, full, interpolation=cv2.INTER_LINEAR), matrix).astype(int)
+    out = np.full((full[1] * 3 // 2, full[0]), 7, np.uint8)
+    ours = scaled_i420(rgb, full, matrix, out=out)
+    assert ours is out and ours.shape == theirs.shape
+    height = full[1]
+    assert np.abs(ours[:height] - theirs[:height]).max() <= 1
+    chroma = np.abs(ours[height:].astype(int) - theirs[height:])
+    assert chroma.mean() < 1.0 and chroma.max() <= 40  # at the block's edges only
+    assert np.array_equal(scaled_i420(rgb, full, matrix), out)  # a new array when no out is given

@@ -93,6 +93,14 @@ class VideoWriter:
         return [*self._audio.warnings, *self._subtitles.warnings]
 
     @property
+    def i420_matrix(self) -> np.ndarray | None:
+        """The RGB -> Y'CbCr matrix (yuv.py) when this writer takes 8-bit I420 planes as well
+        as RGB (write(frame, planes)), so a backend may skip its full-size RGB; else None
+        (other pixel formats, odd sizes that are padded, animations)."""
+        padded = (self._video.width, self._video.height) != (self._source.width, self._source.height)
+        return self._yuv if self._bits == 8 and self._animation is None and not padded else None
+
+    @property
     def size(self) -> tuple[int, int]:
         """The encoded (width, height): the source's, made even where the codec needs it (an
         animation's: scaled down)."""
@@ -134,9 +142,13 @@ class VideoWriter:
                 f"({describe(e)}); try another --codec, --pix-fmt or size"
             ) from None
 
-    def write(self, frame: Frame) -> None:
-        """Encode one RGB frame at its own timestamp (converted to this time base)."""
-        if self._animation is not None:
+    def write(self, frame: Frame, planes: np.ndarray | None = None) -> None:
+        """Encode one RGB frame at its own timestamp (converted to this time base).
+        planes: its picture as (3H/2, W) uint8 I420 planes of i420_matrix, instead of frame.rgb."""
+        if planes is not None:
+            if self.i420_matrix is None or planes.shape != (self._video.height * 3 // 2, self._video.width):
+                raise ValueError(f"this writer takes no I420 planes of shape {planes.shape}")
+        elif self._animation is not None:
             self._check_size(frame.rgb)
             pictures = list(self._animation.pictures(frame))
             with self._discard_on_error("writing failed"):
@@ -148,13 +160,14 @@ class VideoWriter:
         if self._last_pts is not None and pts <= self._last_pts:
             pts = self._last_pts + 1  # encoders refuse repeated timestamps
         self._last_pts = pts
-        rgb = self._fit(frame.rgb)
         color = self._source.color
-        if self._yuv is not None:
-            video_frame = _planes_frame(rgb_to_i420(rgb, self._yuv, self._bits), self.pix_fmt)
+        if planes is not None or self._yuv is not None:
+            if planes is None:
+                planes = rgb_to_i420(self._fit(frame.rgb), self._yuv, self._bits)
+            video_frame = _planes_frame(planes, self.pix_fmt)
             video_frame.colorspace, video_frame.color_range = color.space, color.range
         else:
-            video_frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+            video_frame = av.VideoFrame.from_ndarray(self._fit(frame.rgb), format="rgb24").reformat(
                 format=self.pix_fmt,
                 dst_colorspace=color.space if color.space != 2 else None,
                 dst_color_range=color.range or None,

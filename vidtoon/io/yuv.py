@@ -2,6 +2,7 @@
 
     matrix = yuv_matrix(color.space, color.range)   # once per clip
     planes = rgb_to_i420(rgb, matrix)                # (3H/2, W) uint8: Y, then U, then V
+    planes = scaled_i420(small, (W, H), matrix)      # the same, of `small` resized to W x H
 
 swscale builds its context (and slice threads) for every VideoFrame.reformat()
 call, which was 8% of a classic run's profile (benchmarks/NOTES.md). Here one
@@ -61,4 +62,27 @@ def rgb_to_i420(rgb: np.ndarray, matrix: np.ndarray, bits: int = 8) -> np.ndarra
     flat[:luma] = ycc[..., 0].reshape(-1)
     flat[luma : luma + quarter] = half[..., 1].reshape(-1)
     flat[luma + quarter :] = half[..., 2].reshape(-1)
+    return out
+
+
+def scaled_i420(rgb: np.ndarray, size: tuple[int, int], matrix: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The 8-bit I420 planes of uint8 (h, w, 3) RGB resized (bilinear) to size = (W, H),
+    both even, into `out` if given: rgb_to_i420(cv2.resize(rgb, size), matrix) without the
+    full-size RGB. The matrix works at the small size, and only luma is resized to full
+    size; chroma comes straight from the small picture where it is half the full size
+    (a backend working at half size), where the full-size path blurs it a little.
+    Agrees with that path within 1 level on luma (see tests/io/test_yuv.py)."""
+    width, height = size
+    ycc = cv2.transform(rgb, matrix)  # rounds and saturates, as rgb_to_i420 does
+    luma, cb, cr = cv2.split(ycc)
+    if out is None:
+        out = np.empty((height * 3 // 2, width), np.uint8)
+    cv2.resize(luma, size, dst=out[:height], interpolation=cv2.INTER_LINEAR)
+    half = (width // 2, height // 2)
+    chroma = out[height:].reshape(2, -1)  # U, then V: each (H/2) x (W/2), row after row
+    for plane, dst in zip((cb, cr), chroma, strict=True):
+        if plane.shape[::-1] != half:
+            grow = half[0] > plane.shape[1]
+            plane = cv2.resize(plane, half, interpolation=cv2.INTER_LINEAR if grow else cv2.INTER_AREA)
+        dst[:] = plane.reshape(-1)
     return out

@@ -19,7 +19,8 @@ Per frame (the look's numbers come from styles.py):
 5. Steady: the working-size cartoon is blended with the last one, warped
    along the source's motion where that motion is trusted (Look.steady; 0 at
    new content and cuts), on a cheap flow at STEADY_SHORT_SIDE px.
-6. Full size: one bilinear upscale.
+6. Full size: one bilinear upscale; or, for an encoder, I420 planes (planes()):
+   the colour matrix at working size, and only luma upscaled.
 
 The palette (once per clip) and step 5 are the only state; reset() forgets both.
 Measured: benchmarks/look.py (stills, flicker and speed per style).
@@ -30,6 +31,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ...io.yuv import scaled_i420
 from ...temporal.flow import CONFIDENCE_BLUR, Motion, MotionTracker, sample_map
 from .. import check_batch
 from . import ClassicSettings
@@ -96,11 +98,24 @@ class ClassicBackend:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """batch: uint8 (N, H, W, 3) RGB. Returns a new uint8 array of the same shape."""
         check_batch(batch, "classic")
-        out = np.empty_like(batch)
+        return self._batch(batch, np.empty_like(batch))
+
+    def planes(self, batch: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+        """The cartoons __call__ would return, as the encoder's 8-bit I420 planes: uint8
+        (N, 3H/2, W) for an even H and W, by this RGB -> Y'CbCr matrix (io/yuv.py). Step 6
+        then upscales luma alone, and the full-size RGB is never made (~1.4 ms less a
+        720p frame, of the upscale and the writer's conversion)."""
+        check_batch(batch, "classic")
+        n, height, width = batch.shape[:3]
+        if height % 2 or width % 2:
+            raise ValueError(f"I420 planes need an even frame size, not {width}x{height}")
+        return self._batch(batch, np.empty((n, height * 3 // 2, width), np.uint8), matrix)
+
+    def _batch(self, batch: np.ndarray, out: np.ndarray, matrix: np.ndarray | None = None) -> np.ndarray:
         if self._motion is not None and self._previous is None and len(batch) > 1:
             self._first_motion = self._peek(batch[0], batch[1])
         for frame, dst in zip(batch, out, strict=True):
-            self._frame(np.ascontiguousarray(frame), dst)
+            self._frame(np.ascontiguousarray(frame), dst, matrix=matrix)
         return out
 
     def picture(self, rgb: np.ndarray) -> np.ndarray:
@@ -113,8 +128,9 @@ class ClassicBackend:
         self.reset()
         return out
 
-    def _frame(self, rgb: np.ndarray, dst: np.ndarray, still: bool = False) -> None:
-        """Steps 1-6 of the module docstring on one contiguous (H, W, 3) RGB frame, into dst."""
+    def _frame(self, rgb: np.ndarray, dst: np.ndarray, still: bool = False, matrix: np.ndarray | None = None) -> None:
+        """Steps 1-6 of the module docstring on one contiguous (H, W, 3) RGB frame, into
+        dst: RGB, or I420 planes by `matrix` where one is given."""
         height, width = rgb.shape[:2]
         # 1. Working size.
         f = work_factor(width, height)
@@ -145,7 +161,9 @@ class ClassicBackend:
         if self._motion is not None and not still:
             colour = self._steady(motion, colour)
         # 6. Full size.
-        if f > 1:
+        if matrix is not None:
+            scaled_i420(colour, (width, height), matrix, out=dst)
+        elif f > 1:
             cv2.resize(colour, (width, height), dst=dst, interpolation=cv2.INTER_LINEAR)
         else:
             np.copyto(dst, colour)
