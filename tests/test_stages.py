@@ -226,10 +226,10 @@ def test_encoder_error(clip, tmp_path, monkeypatch):
     c = clip(frames=20)
     write = VideoWriter.write
 
-    def fails(self, frame):
+    def fails(self, frame, planes=None):
         if self.frames_written == 9:
             raise OutputError(f"{self.path}: writing failed (No space left on device)")
-        write(self, frame)
+        write(self, frame, planes)
 
     monkeypatch.setattr(VideoWriter, "write", fails)
     out = tmp_path / "out.mp4"
