@@ -6,6 +6,9 @@ vidtoon.cartoonize_frames).
     cartoonizer.reset()                   # before each clip
     cartoons = cartoonizer(sources)       # uint8 (N, H, W, 3) -> uint8 (N, H, W or 2W, 3)
 
+A backend may do part of its work ahead, where it needs no state (prepare(): classic),
+so that a loop can run that part on another thread: cartoonizer(sources, prepared).
+
 Live, a backend may offer a stream batch instead (stream(): frames in, cartoons out some
 frames later, then finish()).
 
@@ -75,10 +78,18 @@ class Cartoonizer:
         cartoon = own(source)[None] if own is not None else self.backend(source[None])
         return self.finish(source[None], cartoon)[0]
 
-    def __call__(self, sources: np.ndarray) -> np.ndarray:
-        """sources: uint8 (N, H, W, 3) RGB. Returns a new uint8 array (N, H, W, 3), or (N, H, 2W, 3) with compare."""
+    def prepare(self, sources: np.ndarray) -> Any:
+        """The backend's work on `sources` that reads none of its state (its prepare()), to
+        be done on any thread and handed to __call__ or planes(); None if it has none."""
+        own = getattr(self.backend, "prepare", None)
+        return own(sources) if own is not None else None
+
+    def __call__(self, sources: np.ndarray, prepared: Any = None) -> np.ndarray:
+        """sources: uint8 (N, H, W, 3) RGB. Returns a new uint8 array (N, H, W, 3), or (N, H, 2W, 3) with compare.
+        prepared: prepare(sources), where it was done ahead."""
         # 1. The backend.
-        return self.finish(sources, self.backend(sources))
+        cartoons = self.backend(sources) if prepared is None else self.backend(sources, prepared)
+        return self.finish(sources, cartoons)
 
     @property
     def hands_planes(self) -> bool:
@@ -86,10 +97,12 @@ class Cartoonizer:
         makes them, and no later step needs them as RGB."""
         return hasattr(self.backend, "planes") and self.stage is None and not self.compare
 
-    def planes(self, sources: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    def planes(self, sources: np.ndarray, matrix: np.ndarray, prepared: Any = None) -> np.ndarray:
         """The cartoons __call__ would return, as uint8 (N, 3H/2, W) 8-bit I420 planes by
         this RGB -> Y'CbCr matrix (io/yuv.py), for an encoder; only where hands_planes."""
-        return self.backend.planes(sources, matrix)
+        if prepared is None:
+            return self.backend.planes(sources, matrix)
+        return self.backend.planes(sources, matrix, prepared)
 
     def finish(self, sources: np.ndarray, cartoons: np.ndarray) -> np.ndarray:
         """Steps 2-3, after the backend's cartoons of `sources` (a stream's, too)."""

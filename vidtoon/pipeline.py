@@ -1,5 +1,6 @@
 """The frame loop for a file: decode -> batch -> cartoonizer -> encode, with the audio carried along.
-Where the backend can (classic), its cartoons reach the encoder as YUV planes, not RGB.
+Where the backend can (classic), its stateless work runs on the decode thread, and
+its cartoons reach the encoder as YUV planes, not RGB.
 
     from vidtoon.config import Job, Recipe
     from vidtoon.pipeline import run
@@ -12,7 +13,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -77,22 +78,25 @@ def run(job: Job, recipe: Recipe = Recipe(), progress: Progress = NoProgress(), 
             if batch_size < wanted:
                 progress.note(f"frames of {shape.width}x{shape.height}: {batch_size} per batch, to bound memory")
             # 5. The loop, in three overlapping stages (stages.py): batches are decoded on
-            #    one thread, cartoonized here, and encoded on another.
+            #    one thread (with what the backend can prepare ahead), cartoonized here, and
+            #    encoded on another.
             depth = max(1, min(QUEUE_DEPTH, BATCH_BYTES // (batch_size * shape.width * shape.height * 3)))
 
-            def decode() -> Iterator[tuple[list[Frame], np.ndarray]]:
+            def decode() -> Iterator[tuple[list[Frame], np.ndarray, Any]]:
                 for batch in batched(video.frames(), batch_size):
-                    yield batch, np.stack([f.rgb for f in batch])
+                    sources = np.stack([f.rgb for f in batch])
+                    yield batch, sources, cartoonizer.prepare(sources)
 
             # The cartoons straight as the encoder's planes where both sides can: no full-size RGB.
             matrix = writer.i420_matrix if cartoonizer.hands_planes else None
 
-            def compute(item: tuple[list[Frame], np.ndarray]) -> list[tuple[Frame, np.ndarray | None]]:
-                batch, sources = item
+            def compute(item: tuple[list[Frame], np.ndarray, Any]) -> list[tuple[Frame, np.ndarray | None]]:
+                batch, sources, prepared = item
                 if matrix is not None:  # each source frame (for its timestamp) with its cartoon's planes
-                    done = list(zip(batch, cartoonizer.planes(sources, matrix), strict=True))
+                    done = list(zip(batch, cartoonizer.planes(sources, matrix, prepared), strict=True))
                 else:
-                    done = [(frame.with_rgb(rgb), None) for frame, rgb in zip(batch, cartoonizer(sources), strict=True)]
+                    cartoons = cartoonizer(sources, prepared)
+                    done = [(frame.with_rgb(rgb), None) for frame, rgb in zip(batch, cartoons, strict=True)]
                 progress.advance(len(done))
                 return done
 

@@ -90,6 +90,30 @@ def test_deterministic_and_batch_independent():
     assert np.array_equal(split(frames), a)
 
 
+@pytest.mark.parametrize("style", ["cel", "flat", "sketch"])  # with ink, without, on paper
+@pytest.mark.parametrize("h, w", [(720, 1280), (120, 160)])  # worked at half size, at full size
+def test_work_prepared_ahead_gives_the_same_cartoons(style, h, w):
+    """prepare() on another thread, ahead (as the pipeline's decode thread does it), then
+    __call__ or planes() with it: the very cartoons of doing it all inline, frame after
+    frame of a pan (the palette and steady state carried alike)."""
+    import threading
+
+    from vidtoon.io.yuv import yuv_matrix
+
+    draw, settings, matrix = panning(seed=4), ClassicSettings(style=style), yuv_matrix(1, 1)
+    batches = [np.stack([draw(i, w, h) for i in range(j, j + 3)]) for j in (0, 3, 6)]
+    ahead, inline = ClassicBackend(settings), ClassicBackend(settings)
+    prepared = []
+    worker = threading.Thread(target=lambda: prepared.extend(ahead.prepare(b) for b in batches))
+    worker.start()
+    worker.join()
+    for batch, work in zip(batches[:2], prepared, strict=False):
+        assert np.array_equal(ahead(batch, work), inline(batch))
+    assert np.array_equal(ahead.planes(batches[2], matrix, prepared[2]), inline.planes(batches[2], matrix))
+    with pytest.raises(ValueError, match="2 prepared frames for a batch of 3"):
+        ahead(batches[0], prepared[0][:2])
+
+
 def test_borders_soften_where_the_picture_moves_and_a_still_stays_crisp():
     """Soft borders are for motion: a still picture, and the still parts of a clip, keep
     hard ones; a pan and a clip's first frame (its motion not known yet) get soft ones."""

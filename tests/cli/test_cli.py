@@ -224,23 +224,36 @@ def test_pipeline_runs_any_backend_of_the_call_shape(clip, tmp_path):
 
 
 class Counting:
-    """The classic backend, counting its calls; as_rgb=True hides its planes()."""
+    """The classic backend, counting its calls and where prepare() ran; as_rgb=True hides
+    its planes(), ahead=False its prepare()."""
 
-    def __init__(self, as_rgb: bool = False) -> None:
+    def __init__(self, as_rgb: bool = False, ahead: bool = True) -> None:
         from vidtoon.backends.classic.filter import ClassicBackend
 
-        self.inner, self.calls = ClassicBackend(), {"rgb": 0, "planes": 0}
+        self.inner, self.calls = ClassicBackend(), {"rgb": 0, "planes": 0, "prepare": 0, "given": 0}
+        self.threads: set[str] = set()  # where prepare() ran
         self.name, self.summary, self.batch_size = "classic", "", 4
         if not as_rgb:
             self.planes = self._planes
+        if ahead:
+            self.prepare = self._prepare
 
-    def __call__(self, batch):
+    def __call__(self, batch, prepared=None):
         self.calls["rgb"] += 1
-        return self.inner(batch)
+        self.calls["given"] += prepared is not None
+        return self.inner(batch, prepared)
 
-    def _planes(self, batch, matrix):
+    def _planes(self, batch, matrix, prepared=None):
         self.calls["planes"] += 1
-        return self.inner.planes(batch, matrix)
+        self.calls["given"] += prepared is not None
+        return self.inner.planes(batch, matrix, prepared)
+
+    def _prepare(self, batch):
+        import threading
+
+        self.calls["prepare"] += 1
+        self.threads.add(threading.current_thread().name)
+        return self.inner.prepare(batch)
 
     def reset(self):
         self.inner.reset()
@@ -257,7 +270,8 @@ def test_classic_cartoons_reach_the_encoder_as_planes(clip, tmp_path):
     direct, rgb = Counting(), Counting(as_rgb=True)
     run(Job(c.path, tmp_path / "planes.mp4"), recipe, backend=direct)
     run(Job(c.path, tmp_path / "rgb.mp4"), recipe, backend=rgb)
-    assert direct.calls == {"rgb": 0, "planes": 3} and rgb.calls == {"rgb": 3, "planes": 0}
+    assert direct.calls == {"rgb": 0, "planes": 3, "prepare": 3, "given": 3}
+    assert rgb.calls == {"rgb": 3, "planes": 0, "prepare": 3, "given": 3}
     pts, time_base, ours, _ = read_video(tmp_path / "planes.mp4")
     theirs = read_video(tmp_path / "rgb.mp4")
     assert (pts, time_base, len(ours)) == (theirs[0], theirs[1], 9)
@@ -269,6 +283,36 @@ def test_classic_cartoons_reach_the_encoder_as_planes(clip, tmp_path):
         backend = Counting()
         run(Job(source.path, tmp_path / "o.mp4", overwrite=True), recipe, backend=backend)
         assert backend.calls["planes"] == 0 and backend.calls["rgb"] > 0
+
+
+def test_the_decode_thread_prepares_the_backends_stateless_work(clip, tmp_path):
+    """The classic backend's prepare() runs on the decode thread, ahead of the backend, and
+    the video is the very one of doing it all on the backend's thread; an error there
+    stops the run as a decoder's would, and leaves no output."""
+    import numpy as np
+
+    from vidtoon.config import Job, Recipe
+    from vidtoon.pipeline import run
+
+    c = clip(frames=10, width=128, height=96)
+    ahead, inline = Counting(), Counting(ahead=False)
+    run(Job(c.path, tmp_path / "ahead.mp4"), Recipe(), backend=ahead)
+    run(Job(c.path, tmp_path / "inline.mp4"), Recipe(), backend=inline)
+    assert ahead.threads == {"vidtoon-decode"} and ahead.calls["prepare"] == ahead.calls["given"] == 3
+    assert inline.calls["prepare"] == inline.calls["given"] == 0 and inline.calls["planes"] == 3
+    ours, theirs = read_video(tmp_path / "ahead.mp4"), read_video(tmp_path / "inline.mp4")
+    assert ours[:2] == theirs[:2] and len(ours[2]) == 10
+    assert all(np.array_equal(a, b) for a, b in zip(ours[2], theirs[2], strict=True))
+
+    def fail(batch):
+        raise RuntimeError("prepare failed")
+
+    failing = Counting()
+    failing.prepare = fail
+    before = sorted(tmp_path.iterdir())
+    with pytest.raises(RuntimeError, match="prepare failed"):
+        run(Job(c.path, tmp_path / "failed.mp4"), Recipe(), backend=failing)
+    assert sorted(tmp_path.iterdir()) == before  # no output, not even a temporary one
 
 
 def test_a_writer_refuses_planes_it_cannot_take(clip, tmp_path):

@@ -6,6 +6,7 @@ Every backend has the same call shape, so no loop ever branches on which one run
     backend.reset()        # forget per-clip state before a new clip
     backend.name, backend.summary, backend.batch_size   # who, in words, frames per call
     backend.planes(batch, matrix)   # optional: the same cartoons as an encoder's I420 planes (classic)
+    backend.prepare(batch)          # optional: stateless work, for any thread, then backend(batch, prepared)
 
 Each backend is a package here that exports one SPEC (a BackendSpec): its
 settings class (whose option() fields become CLI options), how to load it,

@@ -23,10 +23,14 @@ Per frame (the look's numbers come from styles.py):
    the colour matrix at working size, and only luma upscaled.
 
 The palette (once per clip) and step 5 are the only state; reset() forgets both.
+Steps 1, 2 and the ink of step 4 need none, so prepare() can do them ahead, on
+another thread (the pipeline's decode thread), and hand them to __call__/planes.
 Measured: benchmarks/look.py (stills, flicker and speed per style).
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -69,6 +73,13 @@ def steady_tracker() -> MotionTracker:
     return MotionTracker(STEADY_SHORT_SIDE, "ultrafast", check=False)
 
 
+class Prepared(NamedTuple):
+    """One frame's stateless work (prepare()), at working size."""
+
+    smooth: np.ndarray  # uint8 RGB after step 2
+    ink: np.ndarray | None  # step 4's uint8 RGB factor (255: no ink); None without lines
+
+
 class ClassicBackend:
     """Per-frame cartoon filter with the shared backend call shape (batch in, batch out)."""
 
@@ -95,12 +106,13 @@ class ClassicBackend:
         self._previous = None
         self._first_motion = None
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        """batch: uint8 (N, H, W, 3) RGB. Returns a new uint8 array of the same shape."""
+    def __call__(self, batch: np.ndarray, prepared: list[Prepared] | None = None) -> np.ndarray:
+        """batch: uint8 (N, H, W, 3) RGB. Returns a new uint8 array of the same shape.
+        prepared: prepare(batch), where it was done ahead."""
         check_batch(batch, "classic")
-        return self._batch(batch, np.empty_like(batch))
+        return self._batch(batch, np.empty_like(batch), prepared)
 
-    def planes(self, batch: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    def planes(self, batch: np.ndarray, matrix: np.ndarray, prepared: list[Prepared] | None = None) -> np.ndarray:
         """The cartoons __call__ would return, as the encoder's 8-bit I420 planes: uint8
         (N, 3H/2, W) for an even H and W, by this RGB -> Y'CbCr matrix (io/yuv.py). Step 6
         then upscales luma alone, and the full-size RGB is never made (~1.4 ms less a
@@ -109,28 +121,17 @@ class ClassicBackend:
         n, height, width = batch.shape[:3]
         if height % 2 or width % 2:
             raise ValueError(f"I420 planes need an even frame size, not {width}x{height}")
-        return self._batch(batch, np.empty((n, height * 3 // 2, width), np.uint8), matrix)
+        return self._batch(batch, np.empty((n, height * 3 // 2, width), np.uint8), prepared, matrix)
 
-    def _batch(self, batch: np.ndarray, out: np.ndarray, matrix: np.ndarray | None = None) -> np.ndarray:
-        if self._motion is not None and self._previous is None and len(batch) > 1:
-            self._first_motion = self._peek(batch[0], batch[1])
-        for frame, dst in zip(batch, out, strict=True):
-            self._frame(np.ascontiguousarray(frame), dst, matrix=matrix)
-        return out
+    def prepare(self, batch: np.ndarray) -> list[Prepared]:
+        """Steps 1, 2 and 4's ink of each frame, which read no state: safe on another
+        thread while this backend works on earlier frames (the pipeline's decode thread
+        does them beside the decoder: about a third of the filter's CPU time at 720p)."""
+        check_batch(batch, "classic")
+        return [self._prepare(np.ascontiguousarray(frame)) for frame in batch]
 
-    def picture(self, rgb: np.ndarray) -> np.ndarray:
-        """One (H, W, 3) picture that is not part of a clip: nothing moves, so its
-        borders stay crisp; its own palette, and nothing is kept for later frames."""
-        check_batch(np.asarray(rgb)[None], "classic")
-        self.reset()
-        out = np.empty_like(rgb)
-        self._frame(np.ascontiguousarray(rgb), out, still=True)
-        self.reset()
-        return out
-
-    def _frame(self, rgb: np.ndarray, dst: np.ndarray, still: bool = False, matrix: np.ndarray | None = None) -> None:
-        """Steps 1-6 of the module docstring on one contiguous (H, W, 3) RGB frame, into
-        dst: RGB, or I420 planes by `matrix` where one is given."""
+    def _prepare(self, rgb: np.ndarray) -> Prepared:
+        """prepare() of one contiguous (H, W, 3) frame."""
         height, width = rgb.shape[:2]
         # 1. Working size.
         f = work_factor(width, height)
@@ -140,6 +141,41 @@ class ClassicBackend:
         smooth = small
         for _ in range(self.look.smooth):
             smooth = cv2.bilateralFilter(smooth, BILATERAL_D, BILATERAL_SIGMA_COLOR, BILATERAL_SIGMA_SPACE)
+        # 4. Ink: its factor, as RGB to multiply the colour by.
+        if self._ink is None:
+            return Prepared(smooth, None)
+        gray = cv2.cvtColor(smooth, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        ink = self._ink.factor(self._ink.response(gray, min(width, height)))
+        return Prepared(smooth, cv2.cvtColor(ink, cv2.COLOR_GRAY2RGB))
+
+    def _batch(self, batch: np.ndarray, out: np.ndarray, prepared: list[Prepared] | None,
+               matrix: np.ndarray | None = None) -> np.ndarray:
+        if prepared is not None and len(prepared) != len(batch):
+            raise ValueError(f"{len(prepared)} prepared frames for a batch of {len(batch)}")
+        if self._motion is not None and self._previous is None and len(batch) > 1:
+            self._first_motion = self._peek(batch[0], batch[1])
+        for i, (frame, dst) in enumerate(zip(batch, out, strict=True)):
+            frame = np.ascontiguousarray(frame)
+            self._frame(frame, dst, prepared[i] if prepared is not None else self._prepare(frame), matrix=matrix)
+        return out
+
+    def picture(self, rgb: np.ndarray) -> np.ndarray:
+        """One (H, W, 3) picture that is not part of a clip: nothing moves, so its
+        borders stay crisp; its own palette, and nothing is kept for later frames."""
+        check_batch(np.asarray(rgb)[None], "classic")
+        self.reset()
+        out, rgb = np.empty_like(rgb), np.ascontiguousarray(rgb)
+        self._frame(rgb, out, self._prepare(rgb), still=True)
+        self.reset()
+        return out
+
+    def _frame(self, rgb: np.ndarray, dst: np.ndarray, prepared: Prepared, still: bool = False,
+               matrix: np.ndarray | None = None) -> None:
+        """Steps 3-6 of the module docstring on one (H, W, 3) RGB frame, given its steps 1-2
+        and ink (prepared), into dst: RGB, or I420 planes by `matrix` where one is given."""
+        height, width = rgb.shape[:2]
+        f = work_factor(width, height)
+        smooth = prepared.smooth
         # The source's motion since the last frame (steps 3 and 5); None: unknown.
         motion = self._motion(smooth) if self._motion is not None and not still else None
         if motion is not None and (motion.cut or self._previous is None or self._previous.shape[:2] != smooth.shape[:2]):
@@ -147,16 +183,14 @@ class ClassicBackend:
         ahead, self._first_motion = self._first_motion, None
         # 3. Colour.
         colour = self.palette(smooth)
-        if min(size) >= MEDIAN:
+        if min(smooth.shape[:2]) >= MEDIAN:
             colour = cv2.medianBlur(colour, MEDIAN)
         if not still:
             colour = self._soften(colour, motion or ahead, max(SOFTEN_MIN, SOFTEN / f), width)
         # 4. Ink, at working size, multiplied into the colour there: one picture to carry
         # and to upscale (the ink's soft edge is its anti-aliasing, so the upscale keeps it smooth).
-        if self._ink is not None:
-            gray = cv2.cvtColor(smooth, cv2.COLOR_RGB2GRAY).astype(np.float32)
-            ink = self._ink.factor(self._ink.response(gray, min(width, height)))
-            colour = cv2.multiply(colour, cv2.cvtColor(ink, cv2.COLOR_GRAY2RGB), scale=1 / 255)
+        if prepared.ink is not None:
+            colour = cv2.multiply(colour, prepared.ink, scale=1 / 255)
         # 5. Steady: where the source moved predictably, keep most of the last frame.
         if self._motion is not None and not still:
             colour = self._steady(motion, colour)
