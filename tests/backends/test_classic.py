@@ -382,7 +382,7 @@ def test_one_pixel_shift_is_equivariant(h, w):
 def test_planes_are_the_cartoons_as_the_encoders_yuv(h, w):
     """planes() hands the encoder what rgb_to_i420 makes of __call__'s cartoons, frame
     after frame of a pan (the steady state carried alike): luma within a level, chroma
-    sharper by the upscale's blur at most, and equal on average."""
+    too at half size, elsewhere sharper by the upscale's blur at most, and equal on average."""
     from vidtoon.io.yuv import rgb_to_i420, yuv_matrix
 
     draw = panning(seed=3)
@@ -397,6 +397,8 @@ def test_planes_are_the_cartoons_as_the_encoders_yuv(h, w):
             theirs = rgb_to_i420(cartoon, matrix).astype(int)
             assert np.abs(ours[:h] - theirs[:h]).max() <= 1
             chroma = np.abs(ours[h:] - theirs[h:])
+            if h == 720:  # working at half size: chroma as soft as the full-size path's
+                assert chroma.max() <= 1
             assert chroma.mean() < 0.3 and np.percentile(chroma, 99) <= 3
     with pytest.raises(ValueError, match="even"):
         ClassicBackend().planes(frames[:1, :-1], matrix)

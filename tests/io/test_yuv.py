@@ -68,7 +68,7 @@ def test_ten_bit_codes_match_swscale(space, color_range):
 
 
 @pytest.mark.parametrize("small, full", [
-    ((64, 36), (128, 72)),  # half size: chroma straight from the small picture
+    ((64, 36), (128, 72)),  # half size: chroma straight from the small picture, blurred as there
     ((96, 54), (384, 216)),  # a quarter (4K's working size): chroma upscaled
     ((96, 72), (128, 96)),  # 3/4 (480p's): chroma downscaled
     ((64, 48), (64, 48)),  # full size
@@ -89,5 +89,8 @@ def test_scaled_planes_match_the_resized_pictures(small, full, space, color_rang
     height = full[1]
     assert np.abs(ours[:height] - theirs[:height]).max() <= 1
     chroma = np.abs(ours[height:].astype(int) - theirs[height:])
-    assert chroma.mean() < 1.0 and chroma.max() <= 40  # at the block's edges only
+    if full == (2 * small[0], 2 * small[1]):  # half size: the same blur, done at half size
+        assert chroma.max() <= 1
+    else:
+        assert chroma.mean() < 1.0 and chroma.max() <= 40  # at the block's edges only
     assert np.array_equal(scaled_i420(rgb, full, matrix), out)  # a new array when no out is given
